@@ -1,0 +1,209 @@
+"""``tunefleet run`` and ``tunefleet analyze`` end to end: real processes, real Ray, real torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+# The quickstart, shrunk to seconds: same trainable, searcher and scheduler.
+SMALL_SWEEP = [
+    "num_samples=4",
+    "max_iterations=4",
+    "search.n_initial_points=2",
+    "search.points_to_evaluate=[]",
+    "scheduler.grace_period=1",
+    "scheduler.reduction_factor=2",
+    "space.steps_per_iteration=10",
+    "checkpoint.frequency=2",
+]
+
+
+def tunefleet(*args: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a fresh process (its own embedded Ray)."""
+    env = {**os.environ, "PYTHONPATH": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "tunefleet.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def quick_sweep(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    storage = tmp_path_factory.mktemp("results")
+    sets = [a for s in SMALL_SWEEP for a in ("--set", s)]
+    proc = tunefleet("run", "experiments/quickstart.yaml", *sets, "--storage", str(storage), "--name", "quick")
+    return proc, storage / "quick"
+
+
+def test_run_completes_and_prints_the_best_trial(quick_sweep) -> None:
+    proc, _ = quick_sweep
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "val_accuracy" in proc.stdout
+    assert "Best config" in proc.stdout or "best" in proc.stdout.lower()
+    assert "Traceback" not in proc.stderr
+
+
+def test_run_writes_a_standard_ray_tune_experiment_directory(quick_sweep) -> None:
+    from ray.tune import ExperimentAnalysis
+
+    _, path = quick_sweep
+    assert (path / "tunefleet.yaml").is_file()
+    assert list(path.glob("experiment_state-*.json"))
+    analysis = ExperimentAnalysis(str(path), default_metric="val_accuracy", default_mode="max")
+    assert len(analysis.trials) == 4
+    trial_dirs = [Path(t.local_path) for t in analysis.trials]
+    for directory in trial_dirs:
+        assert (directory / "result.json").is_file()
+        assert (directory / "progress.csv").is_file()
+        assert list(directory.glob("events.out.tfevents.*")), "TensorBoard logs are missing"
+    # checkpoint.frequency=2 plus the one at the end: trials that ran 4 iterations saved some.
+    assert any(list(d.glob("checkpoint_*/state.pt")) for d in trial_dirs)
+
+
+def test_experiment_directory_restores_with_tuner_restore(quick_sweep) -> None:
+    from ray import tune
+
+    from tunefleet.trainables.tasks import Mnist1dCNN
+
+    _, path = quick_sweep
+    assert tune.Tuner.can_restore(str(path))
+    tuner = tune.Tuner.restore(str(path), trainable=Mnist1dCNN)
+    assert len(tuner.get_results()) == 4
+
+
+def test_analyze_json_agrees_with_ray_experiment_analysis(quick_sweep) -> None:
+    from ray.tune import ExperimentAnalysis
+
+    _, path = quick_sweep
+    proc = tunefleet("analyze", str(path), "--format", "json", "--top", "3")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["metric"] == "val_accuracy" and summary["mode"] == "max"
+    assert summary["num_trials"] == 4 and summary["num_errors"] == 0
+
+    analysis = ExperimentAnalysis(str(path), default_metric="val_accuracy", default_mode="max")
+    best = analysis.get_best_trial(scope="last")
+    assert summary["best"]["trial_id"] == best.trial_id
+    assert summary["best"]["value"] == pytest.approx(best.last_result["val_accuracy"])
+    assert summary["best"]["metrics"]["test_accuracy"] == pytest.approx(best.last_result["test_accuracy"])
+    assert summary["best"]["training_iteration"] == best.last_result["training_iteration"]
+    assert summary["best"]["config"]["lr"] == pytest.approx(best.config["lr"])
+    assert [t["trial_id"] for t in summary["top"]][0] == best.trial_id
+    assert len(summary["top"]) == 3
+
+
+def test_analyze_csv_has_one_row_per_trial(quick_sweep) -> None:
+    _, path = quick_sweep
+    proc = tunefleet("analyze", str(path), "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == 1 + 4
+
+
+def test_bad_experiment_exits_2_before_starting_ray(tmp_path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((REPO / "experiments/quickstart.yaml").read_text().replace("mode: max", "mode: maximum"))
+    proc = tunefleet("run", str(bad), "--storage", str(tmp_path / "results"))
+    assert proc.returncode == 2
+    assert f"{bad}: invalid experiment" in proc.stderr
+    assert "mode: Input should be 'min' or 'max'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "results").exists()  # nothing was started or written
+
+
+def test_analyze_of_a_non_experiment_directory_exits_2(tmp_path) -> None:
+    proc = tunefleet("analyze", str(tmp_path))
+    assert proc.returncode == 2
+    assert str(tmp_path) in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+USER_MODULE = '''
+"""A user's own trainables, next to the experiment file, not installed anywhere."""
+from ray import tune
+
+from tunefleet.trainables.tasks import LinearRegression
+
+
+class MyRegression(LinearRegression):
+    """Subclassing a built-in is enough to get every tunefleet knob."""
+
+
+def score_fn(config):
+    if config["x"] > 0.9:
+        raise RuntimeError("deliberate failure for x > 0.9")
+    for i in range(3):
+        tune.report({"score": -(config["x"] - 0.3) ** 2})
+
+
+score_fn.reported_metrics = {"score"}
+'''
+
+
+def test_user_module_next_to_the_experiment_runs_on_ray_workers(tmp_path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "my_models.py").write_text(USER_MODULE)
+    (project / "exp.yaml").write_text(
+        textwrap.dedent(
+            """\
+            trainable: my_models:MyRegression
+            metric: val_loss
+            mode: min
+            num_samples: 2
+            max_iterations: 2
+            search: {algorithm: random, seed: 1}
+            space:
+              lr: {loguniform: [1.0e-3, 1.0e-1]}
+              steps_per_iteration: 5
+            """
+        )
+    )
+    # Run from elsewhere: the module is found next to the YAML and shipped to the workers.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = tunefleet("run", str(project / "exp.yaml"), "--storage", str(tmp_path / "r"), cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(tunefleet("analyze", str(tmp_path / "r" / "exp"), "--format", "json").stdout)
+    assert summary["num_trials"] == 2 and summary["num_errors"] == 0
+
+
+def test_failed_trials_exit_1_and_show_in_analyze(tmp_path) -> None:
+    (tmp_path / "my_models.py").write_text(USER_MODULE)
+    (tmp_path / "exp.yaml").write_text(
+        textwrap.dedent(
+            """\
+            trainable: my_models:score_fn
+            metric: score
+            mode: max
+            max_iterations: 3
+            search: {algorithm: grid}
+            space: {x: {grid: [0.2, 0.95]}}
+            """
+        )
+    )
+    proc = tunefleet("run", str(tmp_path / "exp.yaml"), "--storage", str(tmp_path / "r"), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "1 of 2 trials failed" in proc.stderr
+    summary = json.loads(tunefleet("analyze", str(tmp_path / "r" / "exp"), "--format", "json").stdout)
+    assert summary["num_errors"] == 1
+    assert summary["best"]["config"]["x"] == 0.2
+
+    # Running the same experiment again never overwrites the first run's directory.
+    again = tunefleet("run", str(tmp_path / "exp.yaml"), "--storage", str(tmp_path / "r"), cwd=tmp_path)
+    assert again.returncode == 1
+    runs = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert len(runs) == 2 and runs[0] == "exp" and runs[1].startswith("exp-")

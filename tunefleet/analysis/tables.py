@@ -1,0 +1,151 @@
+"""Terminal and CSV renderings of an experiment summary.
+
+:func:`render_summary` draws the dict of :meth:`ExperimentResults.summary
+<tunefleet.analysis.experiment.ExperimentResults.summary>`, so what the terminal shows and what
+``--format json`` prints cannot disagree.
+
+Example:
+    >>> from rich.console import Console
+    >>> results = load_results("runs/mnist-asha")  # doctest: +SKIP
+    >>> render_summary(results.summary(top=5), Console())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tunefleet.analysis.experiment import _flatten
+
+if TYPE_CHECKING:
+    from tunefleet.analysis.experiment import ExperimentResults
+
+__all__ = ["render_summary", "summary_to_csv"]
+
+# Shown next to the ranking metric when trials report it (and it is not the metric itself).
+_EXTRA_METRIC = "test_accuracy"
+_MISSING = "-"
+
+
+def render_summary(summary: Mapping[str, Any], console: Console) -> None:
+    """Print a summary: a title, the top trials, the best config and the errors.
+
+    The table has the rank, trial id, metric value, ``test_accuracy`` when reported,
+    iterations, training time, status, and the config keys whose values differ between the
+    rows shown (floats with 4 significant digits).
+
+    Args:
+        summary: The dict returned by ``ExperimentResults.summary()``.
+        console: Where to print.
+    """
+    console.print(_title(summary))
+    top: Sequence[Mapping[str, Any]] = summary["top"]
+    if top:
+        console.print(_top_table(summary, top))
+    else:
+        console.print(
+            Text(f"No trial reported a finite value of {summary['metric']!r}.", style="yellow")
+        )
+    best = summary["best"]
+    if best is not None:
+        flat = _flatten(best["config"])
+        pairs = ", ".join(f"{key}={_format(value)}" for key, value in flat.items())
+        line = Text.assemble(("Best config", "bold"), f" ({best['trial_id']}): ", pairs or "{}")
+        console.print(line)
+    errors: Sequence[Mapping[str, Any]] = summary["errors"]
+    if errors:
+        console.print(Text(f"Errors ({len(errors)}):", style="bold red"))
+        for error in errors:
+            status = "" if error["status"] == "ERROR" else f" [{error['status']}, recovered]"
+            console.print(
+                Text.assemble("  ", (error["trial_id"], "bold"), status, ": ", error["error"] or "")
+            )
+
+
+def summary_to_csv(results: ExperimentResults) -> str:
+    """The :meth:`~tunefleet.analysis.experiment.ExperimentResults.trials` table as CSV text."""
+    return str(results.trials().to_csv(index=False))
+
+
+def _title(summary: Mapping[str, Any]) -> Text:
+    counts = ", ".join(f"{n} {status}" for status, n in summary["status_counts"].items())
+    trials = f"{summary['num_trials']} trial{'' if summary['num_trials'] == 1 else 's'}"
+    return Text.assemble(
+        (str(summary["experiment"]["name"]), "bold"),
+        f": {summary['metric']} ({summary['mode']}, scope={summary['scope']}), ",
+        trials,
+        f" ({counts})" if counts else "",
+    )
+
+
+def _top_table(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]]) -> Table:
+    metric = summary["metric"]
+    show_extra = metric != _EXTRA_METRIC and any(_EXTRA_METRIC in t["metrics"] for t in top)
+    configs = [_flatten(t["config"]) for t in top]
+    varying = _varying_keys(configs)
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("trial_id")
+    table.add_column(metric, justify="right", style="bold")
+    if show_extra:
+        table.add_column(_EXTRA_METRIC, justify="right")
+    table.add_column("iter", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("status")
+    for key in varying:
+        table.add_column(key, justify="right")
+
+    for rank, (trial, config) in enumerate(zip(top, configs, strict=True), start=1):
+        cells = [str(rank), trial["trial_id"], _format(trial["value"])]
+        if show_extra:
+            cells.append(_format(trial["metrics"].get(_EXTRA_METRIC)))
+        cells += [
+            _format(trial["training_iteration"]),
+            _format_duration(trial["time_total_s"]),
+            trial["status"],
+        ]
+        cells += [_format(config.get(key)) for key in varying]
+        # Text cells: a value such as "[1, 2]" must not be read as rich markup.
+        table.add_row(*(Text(cell) for cell in cells))
+    return table
+
+
+def _varying_keys(configs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Keys, in order of first appearance, whose values are not the same in every config."""
+    keys: dict[str, None] = {}
+    for config in configs:
+        keys.update(dict.fromkeys(config))
+    return [key for key in keys if len({repr(config.get(key, _MISSING)) for config in configs}) > 1]
+
+
+def _format(value: Any) -> str:
+    """Compact cell text: floats with 4 significant digits, None as '-'."""
+    if value is None:
+        return _MISSING
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_format(v) for v in value) + "]"
+    return str(value)
+
+
+def _format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return _MISSING
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -1,0 +1,140 @@
+"""``tunefleet`` command line: parse arguments, call the library, print. Nothing else lives here.
+
+Exit codes: 0 success, 1 the sweep ran but trials failed (or Ray failed), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from tunefleet.errors import TunefleetError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+_err = Console(stderr=True)
+
+
+def _user_errors_exit_2(func: F) -> F:
+    """Print a TunefleetError as a clear message (no traceback) and exit with code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TunefleetError as exc:
+            _err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True, soft_wrap=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+    return wrapper  # type: ignore[return-value]
+
+
+_set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a key of the experiment file; VALUE is YAML (repeatable), "
+    "e.g. --set num_samples=4 --set space.lr.loguniform=[1e-3,1e-2].",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tunefleet")
+def main() -> None:
+    """Cluster-scale hyperparameter tuning for PyTorch on Ray Tune."""
+
+
+@main.command()
+@click.argument("experiment", type=click.Path(dir_okay=False, path_type=str))
+@_set_option
+@_user_errors_exit_2
+def validate(experiment: str, overrides: tuple[str, ...]) -> None:
+    """Check an experiment file without starting anything."""
+    from tunefleet.config import load_experiment
+
+    exp = load_experiment(experiment, overrides)
+    click.echo(
+        f"{experiment}: ok: {exp.num_trials_hint()} of {exp.trainable.ref}, {exp.search.algorithm} search, "
+        f"{exp.scheduler.name} scheduler, {exp.metric} ({exp.mode}), "
+        f"{exp.settings.max_iterations} iterations max per trial"
+    )
+
+
+@main.command()
+@click.argument("experiment", type=click.Path(dir_okay=False, path_type=str))
+@_set_option
+@click.option("--address", help="Existing Ray cluster ('auto', 'ray://host:10001'); default: a local Ray.")
+@click.option("--storage", help="Directory (or s3://, gs://) for results; default: the file's 'storage'.")
+@click.option("--name", help="Experiment directory name; default: the file's 'name' or its file name.")
+@click.option("--top", default=5, show_default=True, help="Trials shown in the final table.")
+@_user_errors_exit_2
+def run(
+    experiment: str,
+    overrides: tuple[str, ...],
+    address: str | None,
+    storage: str | None,
+    name: str | None,
+    top: int,
+) -> None:
+    """Validate an experiment file, run the sweep and summarize it."""
+    if not address:
+        # The embedded Ray gets token authentication (Ray 2.60's default for local clusters),
+        # said explicitly before Ray is imported so that every process of it agrees.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+    from tunefleet.analysis import load_results, render_summary
+    from tunefleet.config import load_experiment
+    from tunefleet.runner import run_experiment
+
+    exp = load_experiment(experiment, overrides)
+    outcome = run_experiment(exp, address=address, storage=storage, name=name, console=_err)
+    render_summary(load_results(outcome.path).summary(top=top), Console())
+    click.echo(f"\nResults: {outcome.path}\nAnalyze again with: tunefleet analyze {outcome.path}")
+    if outcome.num_errors:
+        _err.print(f"[red]{outcome.num_errors} of {outcome.num_trials} trials failed[/red]")
+        sys.exit(EXIT_RUN_FAILED)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
+@click.option("--top", default=5, show_default=True, help="Number of best trials to list.")
+@click.option("--metric", help="Metric to rank by (default: the one in DIR/tunefleet.yaml).")
+@click.option("--mode", type=click.Choice(["min", "max"]), help="min or max (default: from tunefleet.yaml).")
+@click.option(
+    "--scope",
+    type=click.Choice(["last", "all"]),
+    default="last",
+    show_default=True,
+    help="Rank trials by their last reported value or by their best value over all iterations.",
+)
+@_user_errors_exit_2
+def analyze(
+    directory: str, fmt: str, top: int, metric: str | None, mode: str | None, scope: str
+) -> None:
+    """Summarize an experiment directory (made by tunefleet or by plain Ray Tune)."""
+    from tunefleet.analysis import load_results, render_summary
+    from tunefleet.analysis.tables import summary_to_csv
+
+    results = load_results(directory, metric=metric, mode=mode, scope=scope)  # type: ignore[arg-type]
+    if fmt == "json":
+        click.echo(json.dumps(results.summary(top=top), indent=2))
+    elif fmt == "csv":
+        click.echo(summary_to_csv(results), nl=False)
+    else:
+        render_summary(results.summary(top=top), Console())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,292 @@
+"""Experiment file -> validated :class:`Experiment`: every check happens here, before Ray starts."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from tunefleet.config.schema import ExperimentFile, SearchSettings
+from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
+from tunefleet.errors import ConfigError, Problem
+from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin, get_scheduler
+from tunefleet.search.spaces import Choice, Constant, Grid, Space, parse_space
+from tunefleet.trainables.registry import ResolvedTrainable, TrainableNotFound, resolve_trainable
+
+__all__ = ["Experiment", "load_experiment"]
+
+#: Hyperparameters the runner fills in from the experiment when the trainable accepts them.
+INJECTED_HYPERPARAMS = ("max_iterations",)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated experiment, ready for :func:`tunefleet.runner.run_experiment`.
+
+    Attributes:
+        source: The experiment file.
+        raw: The file's mapping after ``--set`` overrides (saved next to the results).
+        settings: The typed top-level settings.
+        space: The parsed search space.
+        trainable: The imported trainable.
+        scheduler: The scheduler plugin and its validated options.
+    """
+
+    source: Path
+    raw: dict[str, Any]
+    settings: ExperimentFile
+    space: Space
+    trainable: ResolvedTrainable
+    scheduler: SchedulerPlugin
+    scheduler_options: SchedulerOptions
+
+    @property
+    def name(self) -> str:
+        return self.settings.name or self.source.stem
+
+    @property
+    def metric(self) -> str:
+        return self.settings.metric
+
+    @property
+    def mode(self) -> str:
+        return self.settings.mode
+
+    @property
+    def search(self) -> SearchSettings:
+        return self.settings.search
+
+    @property
+    def scheduler_context(self) -> SchedulerContext:
+        return SchedulerContext(
+            metric=self.metric,
+            mode=self.mode,
+            max_iterations=self.settings.max_iterations,
+            space_keys=tuple(k for k, p in self.space.items() if p.sampled),
+        )
+
+    def injected_constants(self) -> dict[str, Any]:
+        """Values the trainable receives from the experiment rather than from the space."""
+        fields = self.trainable.hyperparams.model_fields if self.trainable.hyperparams else {}
+        values = {"max_iterations": self.settings.max_iterations}
+        return {k: values[k] for k in INJECTED_HYPERPARAMS if k in fields and k not in self.space}
+
+    def num_trials_hint(self) -> str:
+        """Human description of how many trials the sweep will run."""
+        grids = [p for p in self.space.values() if isinstance(p, Grid)]
+        if self.search.algorithm == "grid":
+            grids += [p for p in self.space.values() if type(p) is Choice]
+        if not grids:
+            return f"{self.settings.num_samples} trials"
+        size = 1
+        for g in grids:
+            size *= len(g.options)
+        return f"{size * self.settings.num_samples} trials ({size} grid points x {self.settings.num_samples})"
+
+
+def _did_you_mean(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _model_at(model: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel] | None:
+    """The pydantic model that owns the key at ``loc`` (for listing valid keys)."""
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def pydantic_problems(
+    error: ValidationError, model: type[BaseModel], prefix: str = ""
+) -> list[Problem]:
+    """Turn a pydantic error into problems with dotted key paths and the expected values."""
+    problems = []
+    for item in error.errors():
+        loc = [str(p) for p in item["loc"]]
+        key = ".".join([prefix, *loc] if prefix else loc)
+        if item["type"] == "extra_forbidden":
+            owner = _model_at(model, loc[:-1])
+            valid = sorted(owner.model_fields) if owner else []
+            message = f"unknown key{_did_you_mean(loc[-1], valid)}"
+            if valid:
+                message += f"; expected one of: {', '.join(valid)}"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = f"{item['msg']}, got {item['input']!r}"
+        problems.append(Problem(key, message))
+    return problems
+
+
+def _parse_scheduler(
+    raw: Any, source: Path
+) -> tuple[SchedulerPlugin, SchedulerOptions] | list[Problem]:
+    if not isinstance(raw, dict) or "type" not in raw:
+        return [Problem("scheduler", f"expected a mapping with a 'type' key, e.g. {{type: asha}}, got {raw!r}")]
+    options = dict(raw)
+    name = options.pop("type")
+    try:
+        plugin = get_scheduler(str(name))
+    except KeyError as exc:
+        return [Problem("scheduler.type", str(exc.args[0]))]
+    try:
+        return plugin, plugin.options.model_validate(options)
+    except ValidationError as exc:
+        return pydantic_problems(exc, plugin.options, prefix="scheduler")
+
+
+def _check_space_fits_trainable(space: Space, trainable: ResolvedTrainable) -> list[Problem]:
+    model = trainable.hyperparams
+    if model is None:
+        return []
+    accepted = sorted(model.model_fields)
+    problems = []
+    for name, param in space.items():
+        if name not in model.model_fields:
+            problems.append(
+                Problem(
+                    f"space.{name}",
+                    f"{trainable.ref} has no hyperparameter {name!r}{_did_you_mean(name, accepted)}; "
+                    f"it accepts: {', '.join(accepted)}",
+                )
+            )
+            continue
+        key = f"space.{name}" if isinstance(param, Constant) else f"space.{name}.{param.kind}"
+        for value in param.examples():
+            try:
+                model.model_validate({name: value})
+            except ValidationError as exc:
+                messages = [e["msg"] for e in exc.errors() if e["loc"][:1] == (name,)]
+                if messages:
+                    problems.append(Problem(key, f"{value!r} is not a valid {name}: {messages[0]}"))
+                    break
+    return problems
+
+
+def _check_search(space: Space, search: SearchSettings) -> list[Problem]:
+    problems = []
+    algorithm = search.algorithm
+    sampled = {k: p for k, p in space.items() if p.sampled}
+    if algorithm != "hyperopt":
+        for option in ("n_initial_points", "gamma"):
+            if getattr(search, option) is not None:
+                problems.append(
+                    Problem(f"search.{option}", f"only used by algorithm hyperopt, not {algorithm}")
+                )
+    if algorithm == "hyperopt":
+        if not sampled:
+            problems.append(Problem("space", "hyperopt needs at least one sampled hyperparameter"))
+        for name, param in sampled.items():
+            if isinstance(param, Grid):
+                problems.append(
+                    Problem(
+                        f"space.{name}.grid",
+                        "grid values cannot be used with search.algorithm hyperopt (TPE samples, "
+                        "it does not enumerate); use choice, or algorithm grid or random",
+                    )
+                )
+    if algorithm == "grid":
+        for name, param in sampled.items():
+            if not isinstance(param, Choice):
+                problems.append(
+                    Problem(
+                        f"space.{name}.{param.kind}",
+                        "search.algorithm grid needs grid or choice values (or constants); "
+                        "use algorithm random to cross a grid with sampled values",
+                    )
+                )
+    for index, point in enumerate(search.points_to_evaluate):
+        key = f"search.points_to_evaluate.{index}"
+        for name, value in point.items():
+            param = space.get(name)
+            if param is None:
+                problems.append(Problem(f"{key}.{name}", f"not in space (expected one of: {', '.join(space)})"))
+            elif not param.contains(value):
+                problems.append(Problem(f"{key}.{name}", f"{value!r} is outside {param.to_yaml()!r}"))
+        missing = [k for k in sampled if k not in point]
+        if algorithm == "hyperopt" and missing:
+            problems.append(
+                Problem(key, f"hyperopt needs a value for every sampled hyperparameter; missing: {', '.join(missing)}")
+            )
+    return problems
+
+
+def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experiment:
+    """Read, override and validate an experiment file.
+
+    Nothing is started: this only reads files and imports the trainable's module.
+
+    Args:
+        path: The experiment YAML.
+        overrides: ``key.path=value`` strings (``--set``), values parsed as YAML.
+
+    Returns:
+        The validated experiment.
+
+    Raises:
+        ConfigError: every problem found, each with its key path and what was expected.
+
+    Example:
+        >>> exp = load_experiment("experiments/quickstart.yaml", ["num_samples=4"])  # doctest: +SKIP
+        >>> exp.settings.num_samples
+        4
+    """
+    source = Path(path)
+    raw = apply_overrides(read_yaml_file(source), list(overrides), source)
+
+    problems: list[Problem] = []
+    settings: ExperimentFile | None = None
+    try:
+        settings = ExperimentFile.model_validate(raw)
+    except ValidationError as exc:
+        problems += pydantic_problems(exc, ExperimentFile)
+
+    space: Space = {}
+    try:
+        space = parse_space(raw.get("space"), source)
+    except ConfigError as exc:
+        problems += exc.problems
+
+    scheduler = _parse_scheduler(raw.get("scheduler", {"type": "fifo"}), source)
+    if isinstance(scheduler, list):
+        problems += scheduler
+
+    trainable: ResolvedTrainable | None = None
+    ref = raw.get("trainable")
+    if isinstance(ref, str) and ref:
+        try:
+            trainable = resolve_trainable(ref, [source.resolve().parent, Path.cwd()])
+        except TrainableNotFound as exc:
+            problems.append(Problem("trainable", str(exc)))
+
+    if problems or settings is None or trainable is None or isinstance(scheduler, list):
+        raise ConfigError(source, problems)
+
+    reported = trainable.reported_metrics
+    if reported is not None and settings.metric not in reported:
+        problems.append(
+            Problem(
+                "metric",
+                f"{trainable.ref} never reports {settings.metric!r}{_did_you_mean(settings.metric, sorted(reported))}; "
+                f"it reports: {', '.join(sorted(reported))}",
+            )
+        )
+    problems += _check_space_fits_trainable(space, trainable)
+    problems += _check_search(space, settings.search)
+    plugin, options = scheduler
+    experiment = Experiment(source, raw, settings, space, trainable, plugin, options)
+    problems += [
+        Problem(f"scheduler.{key}", message)
+        for key, message in plugin.check(options, experiment.scheduler_context)
+    ]
+    if problems:
+        raise ConfigError(source, problems)
+    return experiment

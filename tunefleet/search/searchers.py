@@ -1,0 +1,65 @@
+"""``search.algorithm`` -> a Ray Tune search algorithm and the ``param_space`` to give the Tuner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tunefleet.config.schema import SearchSettings
+from tunefleet.search.spaces import Space, to_hyperopt, to_ray
+
+__all__ = ["SEARCHERS", "build_search"]
+
+
+def _basic(grid_choices: bool) -> Callable[..., tuple[Any, dict[str, Any]]]:
+    def build(settings: SearchSettings, space: Space, metric: str, mode: str) -> tuple[Any, dict[str, Any]]:
+        from ray.tune.search import BasicVariantGenerator
+
+        search_alg = BasicVariantGenerator(
+            points_to_evaluate=[dict(p) for p in settings.points_to_evaluate] or None,
+            random_state=settings.seed,
+        )
+        return search_alg, to_ray(space, grid_choices=grid_choices)
+
+    return build
+
+
+def _hyperopt(settings: SearchSettings, space: Space, metric: str, mode: str) -> tuple[Any, dict[str, Any]]:
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    kwargs: dict[str, Any] = {}
+    if settings.n_initial_points is not None:
+        kwargs["n_initial_points"] = settings.n_initial_points
+    if settings.gamma is not None:
+        kwargs["gamma"] = settings.gamma
+    search_alg = HyperOptSearch(
+        space=to_hyperopt(space),
+        metric=metric,
+        mode=mode,
+        # Ray rewrites categorical values to indices in place: hand it copies.
+        points_to_evaluate=[dict(p) for p in settings.points_to_evaluate] or None,
+        random_state_seed=settings.seed,
+        **kwargs,
+    )
+    # The space lives in the searcher; the Tuner gets an empty param_space.
+    return search_alg, {}
+
+
+#: Algorithm name -> builder(settings, space, metric, mode) -> (search_alg, param_space).
+SEARCHERS: dict[str, Callable[..., tuple[Any, dict[str, Any]]]] = {
+    "grid": _basic(grid_choices=True),
+    "random": _basic(grid_choices=False),
+    "hyperopt": _hyperopt,
+}
+
+
+def build_search(settings: SearchSettings, space: Space, metric: str, mode: str) -> tuple[Any, dict[str, Any]]:
+    """Create the search algorithm for a validated experiment.
+
+    Concurrency (``max_concurrent``) is applied by the runner through
+    ``TuneConfig.max_concurrent_trials``, which works for every algorithm.
+
+    Returns:
+        ``(search_alg, param_space)`` for ``ray.tune.Tuner``.
+    """
+    return SEARCHERS[settings.algorithm](settings, space, metric, mode)

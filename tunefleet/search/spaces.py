@@ -1,0 +1,455 @@
+"""The YAML search space, and its translation to Ray Tune domains and to Hyperopt ``hp.*``.
+
+One syntax, two back ends. Each entry of ``space:`` is either a constant or a mapping with a
+single key naming a distribution:
+
+=============  ======================  ===================================================
+YAML           Ray Tune                Hyperopt
+=============  ======================  ===================================================
+uniform        tune.uniform            hp.uniform
+loguniform     tune.loguniform         hp.loguniform (bounds given in natural units here)
+quniform       tune.quniform/qrandint  hp.quniform (int when low, high and q are ints)
+qloguniform    tune.qloguniform/...    hp.qloguniform (int when low, high and q are ints)
+randint        tune.randint            hp.uniformint (high is exclusive in the YAML)
+normal         tune.randn              hp.normal
+choice         tune.choice             hp.choice
+grid           tune.grid_search        (not supported: TPE samples, it does not enumerate)
+constant       the value               the value
+=============  ======================  ===================================================
+
+Example:
+    >>> space = parse_space({"lr": {"loguniform": [1e-4, 1e-1]}, "epochs": 3}, "exp.yaml")
+    >>> sorted(space)
+    ['epochs', 'lr']
+    >>> space["lr"].contains(1e-2), space["lr"].contains(1.0)
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunefleet.errors import ConfigError, Problem
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "Choice",
+    "Constant",
+    "Grid",
+    "LogUniform",
+    "Normal",
+    "Param",
+    "QLogUniform",
+    "QUniform",
+    "RandInt",
+    "Space",
+    "Uniform",
+    "parse_space",
+    "to_hyperopt",
+    "to_ray",
+]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class Param:
+    """A value of the space: a constant or a distribution."""
+
+    #: The YAML name of the distribution.
+    kind: str = ""
+    #: True when the searcher chooses the value (everything but constants).
+    sampled: bool = True
+
+    def to_ray(self) -> Any:
+        """The equivalent Ray Tune domain (or plain value)."""
+        raise NotImplementedError
+
+    def to_hyperopt(self, label: str) -> Any:
+        """The equivalent Hyperopt expression (or plain value)."""
+        raise NotImplementedError
+
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` is a value this parameter can take."""
+        raise NotImplementedError
+
+    def examples(self) -> list[Any]:
+        """Values at the edges of the support, used to check them against a trainable's hyperparameters."""
+        raise NotImplementedError
+
+    def to_yaml(self) -> Any:
+        """The YAML form this parameter was written in."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Constant(Param):
+    value: Any
+    kind = "constant"
+    sampled = False
+
+    def to_ray(self) -> Any:
+        return self.value
+
+    def to_hyperopt(self, label: str) -> Any:
+        return self.value
+
+    def contains(self, value: Any) -> bool:
+        return bool(value == self.value)
+
+    def examples(self) -> list[Any]:
+        return [self.value]
+
+    def to_yaml(self) -> Any:
+        return self.value
+
+
+@dataclass(frozen=True)
+class _Range(Param):
+    low: float
+    high: float
+
+    def contains(self, value: Any) -> bool:
+        return _is_number(value) and self.low <= value <= self.high
+
+    def examples(self) -> list[Any]:
+        return [self.low, self.high]
+
+    def to_yaml(self) -> Any:
+        return {self.kind: [self.low, self.high]}
+
+
+class Uniform(_Range):
+    kind = "uniform"
+
+    def to_ray(self) -> Any:
+        from ray import tune
+
+        return tune.uniform(self.low, self.high)
+
+    def to_hyperopt(self, label: str) -> Any:
+        from hyperopt import hp
+
+        return hp.uniform(label, self.low, self.high)
+
+
+class LogUniform(_Range):
+    kind = "loguniform"
+
+    def to_ray(self) -> Any:
+        from ray import tune
+
+        return tune.loguniform(self.low, self.high)
+
+    def to_hyperopt(self, label: str) -> Any:
+        from hyperopt import hp
+
+        return hp.loguniform(label, math.log(self.low), math.log(self.high))
+
+
+@dataclass(frozen=True)
+class _Quantized(Param):
+    low: float
+    high: float
+    q: float
+
+    @property
+    def integer(self) -> bool:
+        """Integer-valued when bounds and step are all integers (e.g. a batch size)."""
+        return _is_int(self.low) and _is_int(self.high) and _is_int(self.q)
+
+    def contains(self, value: Any) -> bool:
+        # Rounding may land half a step beyond a bound that is not a multiple of q.
+        slack = self.q / 2
+        return _is_number(value) and self.low - slack <= value <= self.high + slack
+
+    def examples(self) -> list[Any]:
+        return [self.low, self.high]
+
+    def to_yaml(self) -> Any:
+        return {self.kind: [self.low, self.high, self.q]}
+
+
+class QUniform(_Quantized):
+    kind = "quniform"
+
+    def to_ray(self) -> Any:
+        from ray import tune
+
+        if self.integer:
+            return tune.qrandint(int(self.low), int(self.high), int(self.q))
+        return tune.quniform(self.low, self.high, self.q)
+
+    def to_hyperopt(self, label: str) -> Any:
+        from hyperopt import hp
+        from hyperopt.pyll import scope
+
+        expr = hp.quniform(label, self.low, self.high, self.q)
+        return scope.int(expr) if self.integer else expr
+
+
+class QLogUniform(_Quantized):
+    kind = "qloguniform"
+
+    def to_ray(self) -> Any:
+        from ray import tune
+
+        if self.integer:
+            return tune.qlograndint(int(self.low), int(self.high), int(self.q))
+        return tune.qloguniform(self.low, self.high, self.q)
+
+    def to_hyperopt(self, label: str) -> Any:
+        from hyperopt import hp
+        from hyperopt.pyll import scope
+
+        expr = hp.qloguniform(label, math.log(self.low), math.log(self.high), self.q)
+        return scope.int(expr) if self.integer else expr
+
+
+@dataclass(frozen=True)
+class RandInt(Param):
+    low: int
+    high: int  # exclusive, as in Ray Tune, Hyperopt and numpy
+    kind = "randint"
+
+    def to_ray(self) -> Any:
+        from ray import tune
+
+        return tune.randint(self.low, self.high)
+
+    def to_hyperopt(self, label: str) -> Any:
+        from hyperopt import hp
+
+        # Ordinal, not categorical, so TPE models neighbourhoods (as Ray's own conversion does).
+        return hp.uniformint(label, self.low, self.high - 1)
+
+    def contains(self, value: Any) -> bool:
+        return _is_number(value) and float(value).is_integer() and self.low <= value < self.high
+
+    def examples(self) -> list[Any]:
+        return [self.low, self.high - 1]
+
+    def to_yaml(self) -> Any:
+        return {self.kind: [self.low, self.high]}
+
+
+@dataclass(frozen=True)
+class Normal(Param):
+    mean: float
+    std: float
+    kind = "normal"
+
+    def to_ray(self) -> Any:
+        from ray import tune
+
+        return tune.randn(self.mean, self.std)
+
+    def to_hyperopt(self, label: str) -> Any:
+        from hyperopt import hp
+
+        return hp.normal(label, self.mean, self.std)
+
+    def contains(self, value: Any) -> bool:
+        return _is_number(value)
+
+    def examples(self) -> list[Any]:
+        return [self.mean]  # unbounded: only the centre is a value it surely takes
+
+    def to_yaml(self) -> Any:
+        return {self.kind: [self.mean, self.std]}
+
+
+@dataclass(frozen=True)
+class Choice(Param):
+    options: tuple[Any, ...]
+    kind = "choice"
+
+    def to_ray(self) -> Any:
+        from ray import tune
+
+        return tune.choice(list(self.options))
+
+    def to_hyperopt(self, label: str) -> Any:
+        from hyperopt import hp
+
+        return hp.choice(label, list(self.options))
+
+    def contains(self, value: Any) -> bool:
+        return value in self.options
+
+    def examples(self) -> list[Any]:
+        return list(self.options)
+
+    def to_yaml(self) -> Any:
+        return {self.kind: list(self.options)}
+
+
+class Grid(Choice):
+    kind = "grid"
+
+    def to_ray(self) -> Any:
+        from ray import tune
+
+        return tune.grid_search(list(self.options))
+
+    def to_hyperopt(self, label: str) -> Any:
+        # Guarded by validation; reaching this is a bug.
+        raise TypeError(f"{label}: grid values cannot be translated to Hyperopt")
+
+
+#: A parsed search space: hyperparameter name -> parameter, in file order.
+Space = dict[str, Param]
+
+
+def _pair(args: Any) -> str | None:
+    if not isinstance(args, Sequence) or isinstance(args, str) or len(args) != 2:
+        return "expected a list of two numbers [low, high]"
+    if not all(_is_number(a) for a in args):
+        return f"expected two finite numbers [low, high], got {list(args)!r}"
+    if not args[0] < args[1]:
+        return f"expected low < high, got [{args[0]}, {args[1]}]"
+    return None
+
+
+def _parse_uniform(args: Any) -> Param | str:
+    error = _pair(args)
+    return error if error else Uniform(args[0], args[1])
+
+
+def _parse_loguniform(args: Any) -> Param | str:
+    error = _pair(args)
+    if error:
+        return error
+    if args[0] <= 0:
+        return f"expected 0 < low < high (a log scale needs positive bounds), got [{args[0]}, {args[1]}]"
+    return LogUniform(args[0], args[1])
+
+
+def _parse_quantized(args: Any, log: bool) -> Param | str:
+    if not isinstance(args, Sequence) or isinstance(args, str) or len(args) != 3:
+        return "expected a list of three numbers [low, high, q]"
+    error = _pair(args[:2])
+    if error:
+        return error.replace("[low, high]", "[low, high, q]")
+    if not _is_number(args[2]) or args[2] <= 0:
+        return f"expected a step q > 0, got {args[2]!r}"
+    if log and args[0] <= 0:
+        return f"expected 0 < low < high (a log scale needs positive bounds), got [{args[0]}, {args[1]}]"
+    cls = QLogUniform if log else QUniform
+    return cls(args[0], args[1], args[2])
+
+
+def _parse_randint(args: Any) -> Param | str:
+    error = _pair(args)
+    if error:
+        return error
+    if not (_is_int(args[0]) and _is_int(args[1])):
+        return f"expected integers [low, high) (high exclusive), got {list(args)!r}"
+    return RandInt(args[0], args[1])
+
+
+def _parse_normal(args: Any) -> Param | str:
+    if not isinstance(args, Sequence) or isinstance(args, str) or len(args) != 2:
+        return "expected a list [mean, std]"
+    if not all(_is_number(a) for a in args):
+        return f"expected two finite numbers [mean, std], got {list(args)!r}"
+    if args[1] <= 0:
+        return f"expected std > 0, got {args[1]}"
+    return Normal(args[0], args[1])
+
+
+def _parse_options(cls: type[Choice], args: Any) -> Param | str:
+    if not isinstance(args, Sequence) or isinstance(args, str) or len(args) == 0:
+        return "expected a non-empty list of values"
+    if any(isinstance(a, Mapping) and len(a) == 1 and next(iter(a)) in DISTRIBUTIONS for a in args):
+        return "options must be plain values; nested distributions are not supported"
+    if len({repr(a) for a in args}) != len(args):
+        return f"expected distinct values, got {list(args)!r}"
+    return cls(tuple(args))
+
+
+#: Distribution name -> parser of its arguments (returns the Param or an error message).
+DISTRIBUTIONS: dict[str, Any] = {
+    "uniform": _parse_uniform,
+    "loguniform": _parse_loguniform,
+    "quniform": lambda a: _parse_quantized(a, log=False),
+    "qloguniform": lambda a: _parse_quantized(a, log=True),
+    "randint": _parse_randint,
+    "normal": _parse_normal,
+    "choice": lambda a: _parse_options(Choice, a),
+    "grid": lambda a: _parse_options(Grid, a),
+    "constant": Constant,
+}
+
+
+def parse_param(raw: Any) -> Param | str:
+    """Parse one entry of ``space:``; returns the parameter or what was expected instead."""
+    if not isinstance(raw, Mapping):
+        return Constant(raw)
+    if len(raw) != 1:
+        return (
+            "expected a distribution with a single key such as {loguniform: [1e-4, 1e-1]}, "
+            f"got keys {sorted(map(str, raw))}; to pass a mapping as a constant write {{constant: ...}}"
+        )
+    (kind, args), = raw.items()
+    parser = DISTRIBUTIONS.get(kind)
+    if parser is None:
+        return f"unknown distribution {kind!r}; expected one of: {', '.join(DISTRIBUTIONS)}"
+    return parser(args)  # type: ignore[no-any-return]
+
+
+def parse_space(raw: Any, source: str | Path, key: str = "space") -> Space:
+    """Parse the ``space:`` mapping of an experiment file.
+
+    Raises:
+        ConfigError: listing every malformed entry by its key path.
+    """
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError.single(source, key, f"expected a mapping of hyperparameters, got {raw!r}")
+    space: Space = {}
+    problems: list[Problem] = []
+    for name, entry in raw.items():
+        if not isinstance(name, str) or not name:
+            problems.append(Problem(f"{key}.{name}", "hyperparameter names must be strings"))
+            continue
+        parsed = parse_param(entry)
+        if isinstance(parsed, str):
+            sub = next(iter(entry)) if isinstance(entry, Mapping) and len(entry) == 1 else None
+            where = f"{key}.{name}.{sub}" if sub in DISTRIBUTIONS else f"{key}.{name}"
+            problems.append(Problem(where, parsed))
+        else:
+            space[name] = parsed
+    if problems:
+        raise ConfigError(source, problems)
+    return space
+
+
+def to_ray(space: Space, grid_choices: bool = False) -> dict[str, Any]:
+    """Ray Tune ``param_space`` for the space.
+
+    Args:
+        space: The parsed space.
+        grid_choices: Enumerate ``choice`` parameters as a grid (for ``algorithm: grid``).
+    """
+    out: dict[str, Any] = {}
+    for name, param in space.items():
+        if grid_choices and type(param) is Choice:
+            param = Grid(param.options)
+        out[name] = param.to_ray()
+    return out
+
+
+def to_hyperopt(space: Space) -> dict[str, Any]:
+    """Hyperopt search space (a dict of ``hp.*`` expressions and constants)."""
+    return {name: param.to_hyperopt(name) for name, param in space.items()}

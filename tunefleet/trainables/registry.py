@@ -1,0 +1,151 @@
+"""Finding a trainable by name: a built-in name or ``"package.module:Name"``.
+
+A user's module that lives next to the experiment file or in the current directory is imported
+from there in the driver and shipped to every Ray worker with the job's runtime environment
+(``py_modules``), so it imports on remote nodes too, not only where ``tunefleet run`` runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from tunefleet.errors import TunefleetError
+
+__all__ = ["BUILTIN_TRAINABLES", "ResolvedTrainable", "TrainableNotFound", "resolve_trainable"]
+
+#: Built-in trainable name -> import path.
+BUILTIN_TRAINABLES: dict[str, str] = {
+    "mnist1d_mlp": "tunefleet.trainables.tasks:Mnist1dMLP",
+    "mnist1d_cnn": "tunefleet.trainables.tasks:Mnist1dCNN",
+    "digits_mlp": "tunefleet.trainables.tasks:DigitsMLP",
+    "digits_cnn": "tunefleet.trainables.tasks:DigitsCNN",
+    "linear_regression": "tunefleet.trainables.tasks:LinearRegression",
+}
+
+
+class TrainableNotFound(TunefleetError):
+    """The ``trainable:`` of an experiment cannot be imported or is not a trainable."""
+
+
+@dataclass(frozen=True)
+class ResolvedTrainable:
+    """A trainable ready to hand to Ray Tune.
+
+    Attributes:
+        ref: What the experiment file said (``mnist1d_cnn`` or ``pkg.mod:Name``).
+        obj: A ``ray.tune.Trainable`` subclass or a function trainable ``f(config)``.
+        ship: Local file or package directory that Ray workers must receive, or None when the
+            code is installed (tunefleet's built-ins, packages in site-packages).
+        reported_metrics: Names the trainable reports, when it declares them (``None``: unknown).
+        hyperparams: Pydantic model of the hyperparameters it accepts, when it declares one.
+    """
+
+    ref: str
+    obj: Any
+    ship: Path | None
+    reported_metrics: frozenset[str] | None
+    hyperparams: type[BaseModel] | None
+
+    @property
+    def is_class(self) -> bool:
+        return inspect.isclass(self.obj)
+
+
+def _import(module_name: str, search_dirs: Sequence[Path]) -> Any:
+    added = [str(d) for d in search_dirs if str(d) not in sys.path]
+    # Prepended so a user's module next to the experiment wins over an unrelated installed one;
+    # kept on sys.path so that unpickling by reference keeps working in this process.
+    sys.path[:0] = added
+    return importlib.import_module(module_name)
+
+
+def _local_root(module: Any, search_dirs: Sequence[Path]) -> Path | None:
+    """The top-level package dir or module file of ``module`` if it lives in a search dir."""
+    top = sys.modules[module.__name__.partition(".")[0]]
+    file = getattr(top, "__file__", None)
+    if file is None:
+        return None
+    path = Path(file).resolve()
+    root = path.parent if path.name == "__init__.py" else path
+    for directory in search_dirs:
+        if root.parent == directory.resolve():
+            return root
+    return None
+
+
+def _declared_metrics(obj: Any) -> frozenset[str] | None:
+    declared = getattr(obj, "reported_metrics", None)
+    if callable(declared):
+        declared = declared()
+    return frozenset(declared) if declared is not None else None
+
+
+def resolve_trainable(ref: str, search_dirs: Sequence[Path] = ()) -> ResolvedTrainable:
+    """Import the trainable an experiment names.
+
+    Args:
+        ref: A name from :data:`BUILTIN_TRAINABLES` or ``"package.module:Name"``.
+        search_dirs: Directories to import user modules from (the experiment file's
+            directory and the current directory).
+
+    Raises:
+        TrainableNotFound: with what was tried and what is valid.
+    """
+    target = BUILTIN_TRAINABLES.get(ref, ref)
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise TrainableNotFound(
+            f"unknown trainable {ref!r}; expected a built-in name "
+            f"({', '.join(BUILTIN_TRAINABLES)}) or an import path 'package.module:Name'"
+        )
+    try:
+        module = _import(module_name, search_dirs)
+    except ModuleNotFoundError as exc:
+        where = ", ".join(str(d) for d in search_dirs) or "sys.path"
+        raise TrainableNotFound(
+            f"cannot import module {module_name!r} for trainable {ref!r}: {exc} "
+            f"(looked in {where} and the installed packages)"
+        ) from None
+    except Exception as exc:  # the user's module raised while importing
+        raise TrainableNotFound(
+            f"importing {module_name!r} for trainable {ref!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
+    obj = getattr(module, attr, None)
+    if obj is None:
+        raise TrainableNotFound(f"module {module_name!r} has no attribute {attr!r}")
+
+    from ray.tune import Trainable
+
+    if inspect.isclass(obj):
+        if not issubclass(obj, Trainable):
+            raise TrainableNotFound(
+                f"{target} is a class but not a ray.tune.Trainable subclass "
+                "(subclass tunefleet.TorchTrainable or ray.tune.Trainable, or pass a function f(config))"
+            )
+    elif not callable(obj):
+        raise TrainableNotFound(f"{target} is neither a Trainable class nor a function f(config)")
+
+    hyperparams = getattr(obj, "Hyperparams", None)
+    if not (inspect.isclass(hyperparams) and issubclass(hyperparams, BaseModel)):
+        hyperparams = None
+    return ResolvedTrainable(
+        ref=ref,
+        obj=obj,
+        ship=_local_root(module, search_dirs),
+        reported_metrics=_declared_metrics(obj),
+        hyperparams=hyperparams,
+    )
+
+
+def describe(obj: Callable[..., Any] | type) -> str:
+    """First line of a trainable's docstring, for listings."""
+    doc = inspect.getdoc(obj) or ""
+    return doc.splitlines()[0] if doc else ""

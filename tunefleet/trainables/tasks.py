@@ -1,0 +1,140 @@
+"""Built-in tasks: a dataset paired with a model family, ready to tune.
+
+Each task adds its model's knobs to the training hyperparameters. Defaults are chosen so
+that an untuned trial is a reasonable baseline within the default budget.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from torch import nn
+
+from tunefleet.trainables.base import Task, TorchTrainable
+from tunefleet.trainables.data import (
+    DataSplits,
+    load_digits,
+    load_mnist1d,
+    make_linear_regression,
+)
+from tunefleet.trainables.hyperparams import TrainingHyperparams
+from tunefleet.trainables.models import MLP, CNN1d, CNN2d, Linear
+
+__all__ = [
+    "CNNHyperparams",
+    "DigitsCNN",
+    "DigitsMLP",
+    "LinearRegression",
+    "MLPHyperparams",
+    "Mnist1dCNN",
+    "Mnist1dMLP",
+]
+
+_MNIST1D_LENGTH = 40
+_DIGITS_SIZE = 8
+_NUM_CLASSES = 10
+
+
+class MLPHyperparams(TrainingHyperparams):
+    """Training knobs plus the shape of a fully connected network."""
+
+    hidden: int = Field(100, ge=1, description="Width of every hidden layer.")
+    hidden_layers: int = Field(
+        2, ge=0, description="Number of hidden layers (0 gives a linear classifier)."
+    )
+
+
+class CNNHyperparams(TrainingHyperparams):
+    """Training knobs plus the width of a convolutional network."""
+
+    channels: int = Field(25, ge=1, description="Channels of the (first) convolutions.")
+
+
+class Mnist1dMLP(TorchTrainable[MLPHyperparams]):
+    """MNIST-1D with an MLP (default two hidden layers of 100 units)."""
+
+    Hyperparams = MLPHyperparams
+    task: ClassVar[Task] = "classification"
+
+    def load_data(self, hp: MLPHyperparams) -> DataSplits:
+        return load_mnist1d(val_fraction=hp.val_fraction)
+
+    def build_model(self, hp: MLPHyperparams, data: DataSplits) -> nn.Module:
+        return MLP(
+            _MNIST1D_LENGTH,
+            [hp.hidden] * hp.hidden_layers,
+            _NUM_CLASSES,
+            activation=hp.activation,
+            dropout=hp.dropout,
+        )
+
+
+class Mnist1dCNN(TorchTrainable[CNNHyperparams]):
+    """MNIST-1D with the paper's three-layer 1-D CNN (default 25 channels)."""
+
+    Hyperparams = CNNHyperparams
+    task: ClassVar[Task] = "classification"
+
+    def load_data(self, hp: CNNHyperparams) -> DataSplits:
+        return load_mnist1d(val_fraction=hp.val_fraction)
+
+    def build_model(self, hp: CNNHyperparams, data: DataSplits) -> nn.Module:
+        return CNN1d(
+            _MNIST1D_LENGTH,
+            _NUM_CLASSES,
+            channels=hp.channels,
+            activation=hp.activation,
+            dropout=hp.dropout,
+        )
+
+
+class DigitsMLP(TorchTrainable[MLPHyperparams]):
+    """scikit-learn's 8x8 digits with an MLP on the flattened pixels."""
+
+    Hyperparams = MLPHyperparams
+    task: ClassVar[Task] = "classification"
+
+    def load_data(self, hp: MLPHyperparams) -> DataSplits:
+        return load_digits(val_fraction=hp.val_fraction)
+
+    def build_model(self, hp: MLPHyperparams, data: DataSplits) -> nn.Module:
+        return MLP(
+            _DIGITS_SIZE * _DIGITS_SIZE,
+            [hp.hidden] * hp.hidden_layers,
+            _NUM_CLASSES,
+            activation=hp.activation,
+            dropout=hp.dropout,
+        )
+
+
+class DigitsCNN(TorchTrainable[CNNHyperparams]):
+    """scikit-learn's 8x8 digits with a small two-convolution CNN."""
+
+    Hyperparams = CNNHyperparams
+    task: ClassVar[Task] = "classification"
+
+    def load_data(self, hp: CNNHyperparams) -> DataSplits:
+        return load_digits(val_fraction=hp.val_fraction)
+
+    def build_model(self, hp: CNNHyperparams, data: DataSplits) -> nn.Module:
+        return CNN2d(
+            _DIGITS_SIZE,
+            _NUM_CLASSES,
+            channels=hp.channels,
+            activation=hp.activation,
+            dropout=hp.dropout,
+        )
+
+
+class LinearRegression(TorchTrainable[TrainingHyperparams]):
+    """Linear regression on a synthetic 10-feature problem (noise 0.1); a fast sanity task."""
+
+    Hyperparams = TrainingHyperparams
+    task: ClassVar[Task] = "regression"
+
+    def load_data(self, hp: TrainingHyperparams) -> DataSplits:
+        return make_linear_regression(val_fraction=hp.val_fraction)
+
+    def build_model(self, hp: TrainingHyperparams, data: DataSplits) -> nn.Module:
+        return Linear(data.x_train.shape[1], 1)
