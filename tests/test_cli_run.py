@@ -45,7 +45,9 @@ def tunefleet(*args: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.
 def quick_sweep(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
     storage = tmp_path_factory.mktemp("results")
     sets = [a for s in SMALL_SWEEP for a in ("--set", s)]
-    proc = tunefleet("run", "experiments/quickstart.yaml", *sets, "--storage", str(storage), "--name", "quick")
+    proc = tunefleet(
+        "run", "experiments/quickstart.yaml", *sets, "--storage", str(storage), "--name", "quick"
+    )
     return proc, storage / "quick"
 
 
@@ -65,7 +67,7 @@ def test_run_writes_a_standard_ray_tune_experiment_directory(quick_sweep) -> Non
     assert list(path.glob("experiment_state-*.json"))
     analysis = ExperimentAnalysis(str(path), default_metric="val_accuracy", default_mode="max")
     assert len(analysis.trials) == 4
-    trial_dirs = [Path(t.local_path) for t in analysis.trials]
+    trial_dirs = [Path(t.path) for t in analysis.trials]
     for directory in trial_dirs:
         assert (directory / "result.json").is_file()
         assert (directory / "progress.csv").is_file()
@@ -102,7 +104,7 @@ def test_analyze_json_agrees_with_ray_experiment_analysis(quick_sweep) -> None:
     assert summary["best"]["metrics"]["test_accuracy"] == pytest.approx(best.last_result["test_accuracy"])
     assert summary["best"]["training_iteration"] == best.last_result["training_iteration"]
     assert summary["best"]["config"]["lr"] == pytest.approx(best.config["lr"])
-    assert [t["trial_id"] for t in summary["top"]][0] == best.trial_id
+    assert summary["top"][0]["trial_id"] == best.trial_id
     assert len(summary["top"]) == 3
 
 

@@ -120,9 +120,7 @@ def run(
     help="Rank trials by their last reported value or by their best value over all iterations.",
 )
 @_user_errors_exit_2
-def analyze(
-    directory: str, fmt: str, top: int, metric: str | None, mode: str | None, scope: str
-) -> None:
+def analyze(directory: str, fmt: str, top: int, metric: str | None, mode: str | None, scope: str) -> None:
     """Summarize an experiment directory (made by tunefleet or by plain Ray Tune)."""
     from tunefleet.analysis import load_results, render_summary
     from tunefleet.analysis.tables import summary_to_csv
@@ -134,6 +132,39 @@ def analyze(
         click.echo(summary_to_csv(results), nl=False)
     else:
         render_summary(results.summary(top=top), Console())
+
+
+@main.command()
+@click.argument("name", required=False)
+@_user_errors_exit_2
+def trainables(name: str | None) -> None:
+    """List the built-in trainables, or show one's hyperparameters and metrics."""
+    from rich.table import Table
+
+    from tunefleet.trainables.registry import (
+        BUILTIN_TRAINABLES,
+        describe,
+        hyperparameter_rows,
+        resolve_trainable,
+    )
+
+    console = Console()
+    if name is None:
+        table = Table("name", "class", "description", title="Built-in trainables")
+        for builtin in BUILTIN_TRAINABLES:
+            resolved = resolve_trainable(builtin)
+            table.add_row(builtin, BUILTIN_TRAINABLES[builtin], describe(resolved.obj))
+        console.print(table)
+        return
+    resolved = resolve_trainable(name)
+    console.print(f"[bold]{name}[/bold]: {describe(resolved.obj)}")
+    if resolved.hyperparams is not None:
+        table = Table("hyperparameter", "default", "valid values", "meaning", title="Hyperparameters")
+        for row in hyperparameter_rows(resolved.hyperparams):
+            table.add_row(*row)
+        console.print(table)
+    metrics = sorted(resolved.reported_metrics) if resolved.reported_metrics else ["(not declared)"]
+    console.print("Reports: " + ", ".join(metrics), highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -61,7 +61,9 @@ class ProgressCallback(Callback):
             line += f" | best {self.metric}={value:.4g} ({trial_id}, iteration {iteration})"
         return line
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any
+    ) -> None:
         value = result.get(self.metric)
         if isinstance(value, (int, float)) and not math.isnan(value) and self._better(value):
             self._best = (float(value), trial.trial_id, int(result.get("training_iteration", 0)))

@@ -53,7 +53,9 @@ def _resolve_storage(storage: str) -> str:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise TunefleetError(f"storage {storage!r} is not writable ({exc}); choose another with --storage") from None
+        raise TunefleetError(
+            f"storage {storage!r} is not writable ({exc}); choose another with --storage"
+        ) from None
     return str(path)
 
 
@@ -90,11 +92,6 @@ def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> bool:
             **common,
         )
     return True
-
-
-def _expected_trials(experiment: Experiment) -> int:
-    hint = experiment.num_trials_hint()
-    return int(hint.split()[0])
 
 
 def build_tuner(experiment: Experiment, storage: str, name: str, console: Console) -> Any:
@@ -141,7 +138,7 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
             checkpoint_config=checkpoint_config,
             failure_config=tune.FailureConfig(max_failures=settings.failure.max_failures),
             callbacks=[
-                ProgressCallback(experiment.metric, experiment.mode, _expected_trials(experiment), console)
+                ProgressCallback(experiment.metric, experiment.mode, experiment.num_trials, console)
             ],
             log_to_file=True,
             verbose=0,
@@ -153,7 +150,8 @@ def save_experiment_file(experiment: Experiment, directory: Path, name: str) -> 
     """Write the experiment as run (overrides applied, final name) into its directory."""
     directory.mkdir(parents=True, exist_ok=True)
     data = {**experiment.raw, "name": name}
-    header = f"# Run by tunefleet from {experiment.source.resolve()} on {dt.datetime.now().isoformat(timespec='seconds')}\n"
+    when = dt.datetime.now().isoformat(timespec="seconds")
+    header = f"# Run by tunefleet from {experiment.source.resolve()} on {when}\n"
     (directory / EXPERIMENT_FILE).write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 

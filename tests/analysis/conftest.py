@@ -1,5 +1,7 @@
 """Real (tiny) Ray Tune experiments for the analysis tests, built once per test session.
 
+``ray_local`` (a session-wide local Ray) comes from tests/conftest.py.
+
 Every trial follows a scripted curve so the expected ranking is known: with ``mode="max"`` on
 ``score``, ``lr=0.1,width=8`` is best by its last result and ``lr=0.01,width=32`` is best by
 its best result (it peaks early), so ``scope="last"`` and ``scope="all"`` disagree.
@@ -9,7 +11,7 @@ its best result (it peaks early), so ``scope="last"`` and ``scope="all"`` disagr
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +23,14 @@ SCORE_CURVES: dict[tuple[float, int], list[float]] = {
     (0.01, 8): [0.20, 0.40, 0.60, math.nan],  # diverges at the end: unranked by its last value
     (0.01, 32): [0.30, 0.90, 0.50, 0.40],  # best over all iterations
     (0.1, 8): [0.50, 0.60, 0.75, 0.80],  # best last value
-    (0.1, 32): [0.10, 0.15, 0.20, 0.25],  # fails at FAIL_AT
+    (0.1, 32): [0.10, 0.15, 0.20, 0.25],  # raises at iteration fail_at (see the fixtures)
 }
 FAILING = (0.1, 32)
 FAILURE_MESSAGE = "loss diverged at lr=0.1"  # test_experiment.py expects these two literally
 
 
-@pytest.fixture(scope="session")
-def ray_local() -> Iterator[None]:
-    """A local Ray for the whole session (tests/conftest.py may provide one instead)."""
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
-    yield
-    if started:
-        ray.shutdown()
-
-
 def _make_trainable(fail_at: int) -> Callable[[dict[str, Any]], None]:
-    # A closure, so Ray pickles it by value: Ray's workers cannot import this conftest.
+    # A closure, so Ray pickles it by value: workers need not import this conftest.
     from ray import tune
 
     def scripted_trainable(config: dict[str, Any]) -> None:

@@ -14,8 +14,9 @@ import pytest
 from ray.tune import ExperimentAnalysis
 
 from tunefleet.analysis import ExperimentResults, load_results
-from tunefleet.analysis.experiment import _error_headline, _jsonable
 from tunefleet.errors import ConfigError, TunefleetError
+
+pytestmark = pytest.mark.slow  # the fixtures run two real sweeps (once per session)
 
 # Scripted in conftest.py: which (lr, width) fails, how, and which one reports NaN last.
 FAILING = (0.1, 32)
@@ -37,9 +38,7 @@ def _load(
 ) -> tuple[ExperimentResults, ExperimentAnalysis]:
     path = request.getfixturevalue(fixture)
     results = load_results(path, metric=metric, mode=mode, scope=scope)
-    ray_analysis = ExperimentAnalysis(
-        str(path), default_metric=results.metric, default_mode=results.mode
-    )
+    ray_analysis = ExperimentAnalysis(str(path), default_metric=results.metric, default_mode=results.mode)
     return results, ray_analysis
 
 
@@ -207,6 +206,30 @@ def test_errors_name_the_failing_trial_and_its_exception(fifo_experiment: Path) 
     assert list(trials.index).index(error["trial_id"]) >= trials["value"].notna().sum()
 
 
+def test_a_failure_the_trial_recovered_from_is_listed_but_not_counted_as_an_error(
+    fifo_experiment: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / fifo_experiment.name
+    shutil.copytree(fifo_experiment, copy)
+    recovered = load_results(copy).trials().iloc[0]["trial_id"]
+    (next(copy.glob(f"*{recovered}*")) / "error.txt").write_text(
+        "Failure # 1 (occurred at 2026-01-01_10-00-00)\nThe node died unexpectedly.\n"
+    )
+
+    results = load_results(copy)
+    summary = results.summary()
+
+    recovered_error = {
+        "trial_id": recovered,
+        "status": "TERMINATED",
+        "error": "The node died unexpectedly.",
+    }
+    assert summary["num_errors"] == summary["status_counts"]["ERROR"] == 1
+    assert recovered_error in summary["errors"]
+    assert len(summary["errors"]) == len(results.errors()) == 2
+    assert results.trials().iloc[0]["error"] == "The node died unexpectedly."
+
+
 @pytest.mark.parametrize(("fixture", "metric", "mode"), EXPERIMENTS)
 def test_summary_is_plain_json_with_the_documented_shape(
     request: pytest.FixtureRequest, fixture: str, metric: str | None, mode: str | None
@@ -277,9 +300,13 @@ def test_metric_and_mode_default_to_tunefleet_yaml_and_arguments_override_it(
     assert overridden.summary()["best"]["trial_id"] == ray_best.trial_id
 
 
-def test_a_metric_no_trial_reported_gives_no_best_trial(fifo_experiment: Path) -> None:
+def test_a_metric_no_trial_reported_gives_no_best_trial_and_a_warning(
+    fifo_experiment: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     results = load_results(fifo_experiment, metric="val_acc", mode="max")
     summary = results.summary()
+
+    assert "no trial reported 'val_acc'; reported metrics: score, test_accuracy" in caplog.text
 
     assert summary["best"] is None
     assert summary["top"] == []
@@ -338,9 +365,7 @@ def test_without_tunefleet_yaml_metric_and_mode_are_required(asha_experiment: Pa
         ({"scope": "avg"}, "scope must be one of"),
     ],
 )
-def test_invalid_mode_or_scope_raises(
-    asha_experiment: Path, kwargs: dict[str, Any], message: str
-) -> None:
+def test_invalid_mode_or_scope_raises(asha_experiment: Path, kwargs: dict[str, Any], message: str) -> None:
     arguments = {"metric": "val_loss", "mode": "min", **kwargs}
     with pytest.raises(TunefleetError, match=message):
         load_results(asha_experiment, **arguments)
@@ -358,62 +383,3 @@ def test_a_broken_tunefleet_yaml_raises_config_error(fifo_experiment: Path, tmp_
 
     with pytest.raises(ConfigError, match=r"tunefleet\.yaml"):
         load_results(copy)
-
-
-# -- helpers, without Ray ---------------------------------------------------------------------
-
-RAY_ERROR_TXT = """\
-Failure # 1 (occurred at 2026-01-01_10-00-00)
-\x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=1, ip=10.0.0.1, repr=train_fn)
-  File "/venv/ray/tune/trainable/trainable.py", line 329, in train
-    raise skipped from exception_cause(skipped)
-           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
-  File "/work/train.py", line 9, in train_fn
-    raise RuntimeError("CUDA out of memory")
-RuntimeError: CUDA out of memory
-Failure # 2 (occurred at 2026-01-01_10-05-00)
-\x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=2, ip=10.0.0.1, repr=train_fn)
-  File "/work/train.py", line 12, in train_fn
-    raise ValueError("bad shape:\\n  expected (2, 3)")
-ValueError: bad shape:
-  expected (2, 3)
-"""
-
-
-def test_error_headline_is_the_exception_line_of_the_latest_failure() -> None:
-    assert _error_headline(RAY_ERROR_TXT) == "ValueError: bad shape:"
-    assert _error_headline(RAY_ERROR_TXT.split("Failure # 2")[0]) == (
-        "RuntimeError: CUDA out of memory"
-    )
-
-
-def test_error_headline_without_a_traceback_is_the_first_line() -> None:
-    text = "Failure # 1 (occurred at 2026-01-01_10-00-00)\nThe actor died unexpectedly.\nmore\n"
-    assert _error_headline(text) == "The actor died unexpectedly."
-    assert _error_headline(None) is None
-
-
-def test_jsonable_unwraps_numpy_and_turns_non_finite_numbers_into_null() -> None:
-    value = {
-        "a": np.float32(0.5),
-        "b": np.int64(3),
-        "c": np.bool_(True),
-        "d": [np.nan, math.inf, pd.NA],
-        1: (np.str_("x"), None),
-        "e": np.array([1, 2]),
-        "f": object,
-    }
-
-    converted = _jsonable(value)
-
-    assert converted == {
-        "a": 0.5,
-        "b": 3,
-        "c": True,
-        "d": [None, None, None],
-        "1": ["x", None],
-        "e": [1, 2],
-        "f": str(object),
-    }
-    assert [type(converted[k]) for k in ("a", "b", "c")] == [float, int, bool]
-    json.dumps(converted, allow_nan=False)

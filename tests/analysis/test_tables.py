@@ -86,7 +86,7 @@ def test_best_config_and_errors_are_listed() -> None:
     assert lines[-3:] == [
         "Errors (2):",
         "  a_00004: ValueError: [bad] lr",  # brackets are text, not rich markup
-        "  a_00005 [TERMINATED, recovered]: OSError: disk full",
+        "  a_00005 [TERMINATED, retried]: OSError: disk full",
     ]
 
 
@@ -97,6 +97,7 @@ def test_without_a_ranked_trial_it_says_so() -> None:
     assert not any("Best config" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_real_experiment_renders_its_top_trials_and_error(fifo_experiment: Path) -> None:
     summary = load_results(fifo_experiment).summary(top=5)
     text = "\n".join(_render(summary))
@@ -107,6 +108,7 @@ def test_real_experiment_renders_its_top_trials_and_error(fifo_experiment: Path)
     assert f"{summary['errors'][0]['trial_id']}: ValueError: loss diverged at lr=0.1" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scope", ["last", "all"])
 def test_summary_to_csv_round_trips_the_trials_table(fifo_experiment: Path, scope: Any) -> None:
     results = load_results(fifo_experiment, scope=scope)

@@ -88,21 +88,48 @@ def test_exponent_without_a_dot_is_a_float(write_experiment) -> None:
         (("[0.0, 0.5]", "[0.5, 0.1]"), "space.dropout.uniform: expected low < high"),
         (("{uniform: [0.0, 0.5]}", "{unifrom: [0.0, 0.5]}"), "space.dropout: unknown distribution 'unifrom'"),
         (("trainable: mnist1d_cnn", "trainable: mnist_cnn"), "trainable: unknown trainable 'mnist_cnn'"),
-        (("trainable: mnist1d_cnn", "trainable: nosuchpkg.mod:Thing"), "cannot import module 'nosuchpkg.mod'"),
+        (
+            ("trainable: mnist1d_cnn", "trainable: nosuchpkg.mod:Thing"),
+            "cannot import module 'nosuchpkg.mod'",
+        ),
         (("trainable: mnist1d_cnn", "trainable: json:loads2"), "module 'json' has no attribute 'loads2'"),
         (("metric: val_accuracy", "metric: val_acc"), "metric: mnist1d_cnn never reports 'val_acc'"),
-        (("type: asha", "type: ashha"), "scheduler.type: unknown scheduler 'ashha'; expected one of: fifo, asha"),
+        (
+            ("type: asha", "type: ashha"),
+            "scheduler.type: unknown scheduler 'ashha'; expected one of: fifo, asha",
+        ),
         (("grace_period: 2", "grace_perod: 2"), "scheduler.grace_perod: unknown key"),
-        (("grace_period: 2", "grace_period: 7"), "scheduler.grace_period: expected at most max_iterations (6)"),
-        (("reduction_factor: 3", "reduction_factor: 1"), "scheduler.reduction_factor: Input should be greater than 1"),
-        (("  dropout:", "  dropuot:"), "space.dropuot: mnist1d_cnn has no hyperparameter 'dropuot' (did you mean 'dropout'?)"),
-        (("[sgd, momentum, adam]", "[sgd, momentun]"), "space.optimizer.choice: 'momentun' is not a valid optimizer"),
+        (
+            ("grace_period: 2", "grace_period: 7"),
+            "scheduler.grace_period: expected at most max_iterations (6)",
+        ),
+        (
+            ("reduction_factor: 3", "reduction_factor: 1"),
+            "scheduler.reduction_factor: Input should be greater than 1",
+        ),
+        (
+            ("  dropout:", "  dropuot:"),
+            "space.dropuot: mnist1d_cnn has no hyperparameter 'dropuot' (did you mean 'dropout'?)",
+        ),
+        (
+            ("[sgd, momentum, adam]", "[sgd, momentun]"),
+            "space.optimizer.choice: 'momentun' is not a valid optimizer",
+        ),
         (("[0.0, 0.5]", "[0.0, 1.5]"), "space.dropout.uniform: 1.5 is not a valid dropout"),
-        (("{choice: [32, 64, 128]}", "{grid: [32, 64, 128]}"), "space.batch_size.grid: grid values cannot be used with search.algorithm hyperopt"),
+        (
+            ("{choice: [32, 64, 128]}", "{grid: [32, 64, 128]}"),
+            "space.batch_size.grid: grid values cannot be used with search.algorithm hyperopt",
+        ),
         (("gpu: 0", "gpu: 1.5"), "resources.gpu: Value error, a trial can use a fraction of one GPU"),
         (("keep: 2", "keep: 0"), "checkpoint.keep: Input should be greater than or equal to 1"),
-        (("seed: 0,", "seed: 0, n_initial_point: 3,"), "search.n_initial_point: unknown key (did you mean 'n_initial_points'?)"),
-        (("algorithm: hyperopt", "algorithm: optuna"), "search.algorithm: Input should be 'grid', 'random' or 'hyperopt'"),
+        (
+            ("seed: 0,", "seed: 0, n_initial_point: 3,"),
+            "search.n_initial_point: unknown key (did you mean 'n_initial_points'?)",
+        ),
+        (
+            ("algorithm: hyperopt", "algorithm: optuna"),
+            "search.algorithm: Input should be 'grid', 'random' or 'hyperopt'",
+        ),
     ],
 )
 def test_bad_value_is_reported_with_its_key_path(write_experiment, edit, expected) -> None:

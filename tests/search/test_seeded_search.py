@@ -54,7 +54,9 @@ def test_hyperopt_learns_from_reported_results(write_experiment, tmp_path) -> No
     # the optimum lr = 1e-2 of tests.support.quadratic. Uniform sampling in log space over
     # [1e-4, 1] would put the mean |log10(lr) + 2| at 1.0.
     text = EXPERIMENT.format(algorithm="hyperopt", seed=0)
-    text = text.replace("num_samples: 8", "num_samples: 40").replace("n_initial_points: 3", "n_initial_points: 5")
+    text = text.replace("num_samples: 8", "num_samples: 40").replace(
+        "n_initial_points: 3", "n_initial_points: 5"
+    )
     text = text.replace("width: {quniform: [16, 128, 16]}", "width: 64")
     configs = sweep_configs(write_experiment(text), tmp_path, "tpe")
     distances = sorted(abs(math.log10(lr) + 2) for lr, _ in configs[-20:])

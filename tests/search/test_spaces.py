@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ EVERY_DISTRIBUTION = {
     "lu": {"loguniform": [1e-4, 1e-1]},
     "qu": {"quniform": [0.0, 1.0, 0.25]},
     "qu_int": {"quniform": [32, 256, 32]},
-    "qlu": {"qloguniform": [1.0, 1000.0, 5.0]},
+    "qlu": {"qloguniform": [5.0, 1000.0, 5.0]},
     "qlu_int": {"qloguniform": [8, 512, 8]},
     "ri": {"randint": [2, 9]},
     "n": {"normal": [0.5, 0.1]},
@@ -46,10 +47,22 @@ def test_ray_and_hyperopt_draw_from_the_same_support(name: str) -> None:
     rng = np.random.default_rng(0)
     hyperopt_draws = [stochastic.sample(to_hyperopt(space), rng)[name] for _ in range(300)]
     domain = to_ray(space)[name]
-    ray_draws = list(domain.sample(size=300, random_state=np.random.RandomState(0))) if hasattr(domain, "sample") else [domain] * 300
+    ray_draws = (
+        list(domain.sample(size=300, random_state=np.random.RandomState(0)))
+        if hasattr(domain, "sample")
+        else [domain] * 300
+    )
     for draws in (hyperopt_draws, ray_draws):
         assert all(param.contains(v) for v in draws)
-        assert {type(v) in (int, np.int64) for v in draws} == {type(ray_draws[0]) in (int, np.int64)}
+    assert kinds(hyperopt_draws) == kinds(ray_draws)
+
+
+def kinds(values: list) -> set[str]:
+    """int / float / other type names, numpy scalars counted as the Python kind they stand for."""
+    return {
+        "int" if isinstance(v, numbers.Integral) else "float" if isinstance(v, numbers.Real) else type(v).__name__
+        for v in values
+    }
 
 
 def test_loguniform_is_uniform_in_log_space_in_both_backends() -> None:
@@ -87,6 +100,7 @@ def test_grid_becomes_grid_search_and_choice_can_be_enumerated() -> None:
         ({"uniform": ["a", 1]}, "space.x.uniform: expected two finite numbers"),
         ({"uniform": [0, math.inf]}, "space.x.uniform: expected two finite numbers"),
         ({"quniform": [0, 1, 0]}, "space.x.quniform: expected a step q > 0"),
+        ({"quniform": [1, 10, 4]}, "space.x.quniform: expected low and high to be multiples of q = 4, got 1"),
         ({"randint": [0.5, 3]}, "space.x.randint: expected integers [low, high) (high exclusive)"),
         ({"normal": [0, -1]}, "space.x.normal: expected std > 0"),
         ({"choice": []}, "space.x.choice: expected a non-empty list of values"),

@@ -46,11 +46,15 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
     console.print(_title(summary))
     top: Sequence[Mapping[str, Any]] = summary["top"]
     if top:
-        console.print(_top_table(summary, top))
+        table = _top_table(summary, top, with_config=True)
+        if console.measure(table, options=console.options.update_width(10_000)).maximum > console.width:
+            # Too wide to read as one table (80 columns when piped): results, then configs.
+            console.print(_top_table(summary, top, with_config=False))
+            console.print(_config_table(top))
+        else:
+            console.print(table)
     else:
-        console.print(
-            Text(f"No trial reported a finite value of {summary['metric']!r}.", style="yellow")
-        )
+        console.print(Text(f"No trial reported a finite value of {summary['metric']!r}.", style="yellow"))
     best = summary["best"]
     if best is not None:
         flat = _flatten(best["config"])
@@ -61,7 +65,7 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
     if errors:
         console.print(Text(f"Errors ({len(errors)}):", style="bold red"))
         for error in errors:
-            status = "" if error["status"] == "ERROR" else f" [{error['status']}, recovered]"
+            status = "" if error["status"] == "ERROR" else f" [{error['status']}, retried]"
             console.print(
                 Text.assemble("  ", (error["trial_id"], "bold"), status, ": ", error["error"] or "")
             )
@@ -83,11 +87,13 @@ def _title(summary: Mapping[str, Any]) -> Text:
     )
 
 
-def _top_table(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]]) -> Table:
+def _top_table(
+    summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]], with_config: bool
+) -> Table:
     metric = summary["metric"]
     show_extra = metric != _EXTRA_METRIC and any(_EXTRA_METRIC in t["metrics"] for t in top)
     configs = [_flatten(t["config"]) for t in top]
-    varying = _varying_keys(configs)
+    varying = _varying_keys(configs) if with_config else []
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("#", justify="right")
@@ -112,6 +118,21 @@ def _top_table(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]]) -> 
         ]
         cells += [_format(config.get(key)) for key in varying]
         # Text cells: a value such as "[1, 2]" must not be read as rich markup.
+        table.add_row(*(Text(cell) for cell in cells))
+    return table
+
+
+def _config_table(top: Sequence[Mapping[str, Any]]) -> Table:
+    """Rank and trial id, then the config keys that differ between the rows shown."""
+    configs = [_flatten(t["config"]) for t in top]
+    varying = _varying_keys(configs)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("trial_id")
+    for key in varying:
+        table.add_column(key, justify="right")
+    for rank, (trial, config) in enumerate(zip(top, configs, strict=True), start=1):
+        cells = [str(rank), trial["trial_id"], *(_format(config.get(key)) for key in varying)]
         table.add_row(*(Text(cell) for cell in cells))
     return table
 

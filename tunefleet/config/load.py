@@ -75,17 +75,27 @@ class Experiment:
         values = {"max_iterations": self.settings.max_iterations}
         return {k: values[k] for k in INJECTED_HYPERPARAMS if k in fields and k not in self.space}
 
+    def grid_size(self) -> int:
+        """Number of grid points (1 without grid values); each is run ``num_samples`` times."""
+        enumerated: list[Choice] = [p for p in self.space.values() if isinstance(p, Grid)]
+        if self.search.algorithm == "grid":
+            enumerated += [p for p in self.space.values() if type(p) is Choice]
+        size = 1
+        for param in enumerated:
+            size *= len(param.options)
+        return size
+
+    @property
+    def num_trials(self) -> int:
+        """How many trials the sweep will run."""
+        return self.grid_size() * self.settings.num_samples
+
     def num_trials_hint(self) -> str:
         """Human description of how many trials the sweep will run."""
-        grids = [p for p in self.space.values() if isinstance(p, Grid)]
-        if self.search.algorithm == "grid":
-            grids += [p for p in self.space.values() if type(p) is Choice]
-        if not grids:
-            return f"{self.settings.num_samples} trials"
-        size = 1
-        for g in grids:
-            size *= len(g.options)
-        return f"{size * self.settings.num_samples} trials ({size} grid points x {self.settings.num_samples})"
+        size = self.grid_size()
+        if size == 1:
+            return f"{self.num_trials} trials"
+        return f"{self.num_trials} trials ({size} grid points x {self.settings.num_samples})"
 
 
 def _did_you_mean(word: str, options: Sequence[str]) -> str:
@@ -104,9 +114,7 @@ def _model_at(model: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel] | N
     return model
 
 
-def pydantic_problems(
-    error: ValidationError, model: type[BaseModel], prefix: str = ""
-) -> list[Problem]:
+def pydantic_problems(error: ValidationError, model: type[BaseModel], prefix: str = "") -> list[Problem]:
     """Turn a pydantic error into problems with dotted key paths and the expected values."""
     problems = []
     for item in error.errors():
@@ -126,11 +134,11 @@ def pydantic_problems(
     return problems
 
 
-def _parse_scheduler(
-    raw: Any, source: Path
-) -> tuple[SchedulerPlugin, SchedulerOptions] | list[Problem]:
+def _parse_scheduler(raw: Any, source: Path) -> tuple[SchedulerPlugin, SchedulerOptions] | list[Problem]:
     if not isinstance(raw, dict) or "type" not in raw:
-        return [Problem("scheduler", f"expected a mapping with a 'type' key, e.g. {{type: asha}}, got {raw!r}")]
+        return [
+            Problem("scheduler", f"expected a mapping with a 'type' key, e.g. {{type: asha}}, got {raw!r}")
+        ]
     options = dict(raw)
     name = options.pop("type")
     try:
@@ -206,15 +214,20 @@ def _check_search(space: Space, search: SearchSettings) -> list[Problem]:
     for index, point in enumerate(search.points_to_evaluate):
         key = f"search.points_to_evaluate.{index}"
         for name, value in point.items():
-            param = space.get(name)
-            if param is None:
-                problems.append(Problem(f"{key}.{name}", f"not in space (expected one of: {', '.join(space)})"))
-            elif not param.contains(value):
-                problems.append(Problem(f"{key}.{name}", f"{value!r} is outside {param.to_yaml()!r}"))
+            found = space.get(name)
+            if found is None:
+                problems.append(
+                    Problem(f"{key}.{name}", f"not in space (expected one of: {', '.join(space)})")
+                )
+            elif not found.contains(value):
+                problems.append(Problem(f"{key}.{name}", f"{value!r} is outside {found.to_yaml()!r}"))
         missing = [k for k in sampled if k not in point]
         if algorithm == "hyperopt" and missing:
             problems.append(
-                Problem(key, f"hyperopt needs a value for every sampled hyperparameter; missing: {', '.join(missing)}")
+                Problem(
+                    key,
+                    f"hyperopt needs a value for every sampled hyperparameter; missing: {', '.join(missing)}",
+                )
             )
     return problems
 
@@ -272,10 +285,11 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experime
 
     reported = trainable.reported_metrics
     if reported is not None and settings.metric not in reported:
+        hint = _did_you_mean(settings.metric, sorted(reported))
         problems.append(
             Problem(
                 "metric",
-                f"{trainable.ref} never reports {settings.metric!r}{_did_you_mean(settings.metric, sorted(reported))}; "
+                f"{trainable.ref} never reports {settings.metric!r}{hint}; "
                 f"it reports: {', '.join(sorted(reported))}",
             )
         )

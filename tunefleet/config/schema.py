@@ -24,7 +24,9 @@ class SearchSettings(_Strict):
         description="grid: every combination of grid/choice values; random: Ray Tune's random "
         "sampling (grid values are crossed with the samples); hyperopt: Tree-structured Parzen Estimator.",
     )
-    seed: int | None = Field(None, description="Makes sampling reproducible (Hyperopt: with max_concurrent 1).")
+    seed: int | None = Field(
+        None, description="Makes sampling reproducible (Hyperopt: with max_concurrent 1)."
+    )
     max_concurrent: int | None = Field(None, ge=1, description="At most this many trials run at once.")
     points_to_evaluate: list[dict[str, Any]] = Field(
         default_factory=list, description="Known good configurations to run first."
@@ -55,7 +57,9 @@ class CheckpointSettings(_Strict):
     """``checkpoint:``: when trials save their state, and how many saves are kept."""
 
     frequency: int = Field(0, ge=0, description="Save every N iterations (0: only at the end).")
-    keep: int | None = Field(None, ge=1, description="Keep the N most recent checkpoints per trial (null: all).")
+    keep: int | None = Field(
+        None, ge=1, description="Keep the N most recent checkpoints per trial (null: all)."
+    )
     at_end: bool = Field(True, description="Save when a trial finishes.")
 
 
@@ -68,7 +72,9 @@ class FailureSettings(_Strict):
 class ExperimentFile(_Strict):
     """The whole file. ``space`` and ``scheduler`` are parsed further by their own modules."""
 
-    name: str | None = Field(None, min_length=1, description="Experiment directory name (default: file name).")
+    name: str | None = Field(
+        None, min_length=1, description="Experiment directory name (default: file name)."
+    )
     trainable: str = Field(description="Built-in name or 'package.module:Name'.")
     metric: str = Field(min_length=1, description="Reported metric the sweep optimizes.")
     mode: Literal["min", "max"]

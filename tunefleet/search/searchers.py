@@ -53,7 +53,9 @@ SEARCHERS: dict[str, Callable[..., tuple[Any, dict[str, Any]]]] = {
 }
 
 
-def build_search(settings: SearchSettings, space: Space, metric: str, mode: str) -> tuple[Any, dict[str, Any]]:
+def build_search(
+    settings: SearchSettings, space: Space, metric: str, mode: str
+) -> tuple[Any, dict[str, Any]]:
     """Create the search algorithm for a validated experiment.
 
     Concurrency (``max_concurrent``) is applied by the runner through

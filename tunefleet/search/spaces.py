@@ -28,7 +28,8 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import numbers
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,12 @@ __all__ = [
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    # numbers.Real covers numpy scalars, which is what samplers hand back.
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class Param:
@@ -344,6 +346,11 @@ def _parse_quantized(args: Any, log: bool) -> Param | str:
         return f"expected a step q > 0, got {args[2]!r}"
     if log and args[0] <= 0:
         return f"expected 0 < low < high (a log scale needs positive bounds), got [{args[0]}, {args[1]}]"
+    for bound in args[:2]:
+        ratio = bound / args[2]
+        if abs(ratio - round(ratio)) > 1e-9 * max(1.0, abs(ratio)):
+            # Ray Tune refuses quantized domains whose bounds are off the grid of q.
+            return f"expected low and high to be multiples of q = {args[2]}, got {bound}"
     cls = QLogUniform if log else QUniform
     return cls(args[0], args[1], args[2])
 
@@ -378,7 +385,7 @@ def _parse_options(cls: type[Choice], args: Any) -> Param | str:
 
 
 #: Distribution name -> parser of its arguments (returns the Param or an error message).
-DISTRIBUTIONS: dict[str, Any] = {
+DISTRIBUTIONS: dict[str, Callable[[Any], Param | str]] = {
     "uniform": _parse_uniform,
     "loguniform": _parse_loguniform,
     "quniform": lambda a: _parse_quantized(a, log=False),
@@ -400,11 +407,11 @@ def parse_param(raw: Any) -> Param | str:
             "expected a distribution with a single key such as {loguniform: [1e-4, 1e-1]}, "
             f"got keys {sorted(map(str, raw))}; to pass a mapping as a constant write {{constant: ...}}"
         )
-    (kind, args), = raw.items()
+    ((kind, args),) = raw.items()
     parser = DISTRIBUTIONS.get(kind)
     if parser is None:
         return f"unknown distribution {kind!r}; expected one of: {', '.join(DISTRIBUTIONS)}"
-    return parser(args)  # type: ignore[no-any-return]
+    return parser(args)
 
 
 def parse_space(raw: Any, source: str | Path, key: str = "space") -> Space:

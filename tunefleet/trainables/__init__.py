@@ -17,6 +17,7 @@ from tunefleet.trainables.tasks import (
     LinearRegression,
     MLPHyperparams,
     Mnist1dCNN,
+    Mnist1dCNNHyperparams,
     Mnist1dMLP,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "LinearRegression",
     "MLPHyperparams",
     "Mnist1dCNN",
+    "Mnist1dCNNHyperparams",
     "Mnist1dMLP",
     "TorchTrainable",
     "TrainingHyperparams",

@@ -2,19 +2,20 @@
 
 A task subclass supplies only data and a model; the base owns everything a tuner relies on:
 validation of the trial's config, seeding, the optimizer and schedule, the training loop,
-evaluation, early stopping, bit-exact checkpoints and actor reuse. This module and the
-trainable's ``setup`` are the only places that call Ray.
+evaluation, early stopping, bit-exact checkpoints and actor reuse. Of the trainables
+package, only this module touches Ray; models, data, knobs and metrics are plain torch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
@@ -110,33 +111,47 @@ def _seed_global_rngs(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def _numpy_rng_state() -> dict[str, Any]:
-    # legacy=True returns the documented tuple form (the stubs also allow a dict).
-    state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
-    kind, keys, pos, has_gauss, cached_gaussian = state
-    return {
-        "kind": kind,
-        "keys": torch.from_numpy(keys.astype(np.int64)),
-        "pos": int(pos),
-        "has_gauss": int(has_gauss),
-        "cached_gaussian": float(cached_gaussian),
-    }
-
-
-def _set_numpy_rng_state(state: Mapping[str, Any]) -> None:
-    keys = state["keys"].numpy().astype(np.uint32)
-    np.random.set_state(
-        (state["kind"], keys, state["pos"], state["has_gauss"], state["cached_gaussian"])
+def _get_global_rngs(device: torch.device) -> dict[str, Any]:
+    """The state of every global generator a training step may draw from, as plain values."""
+    kind, keys, pos, has_gauss, cached_gaussian = cast(
+        tuple[str, np.ndarray, int, int, float],
+        np.random.get_state(legacy=True),  # the documented tuple form
     )
-
-
-def _python_rng_state() -> dict[str, Any]:
     version, internal, gauss_next = random.getstate()
-    return {"version": version, "internal": list(internal), "gauss_next": gauss_next}
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        # Tensors and builtins only, so the checkpoint loads with weights_only=True.
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
 
 
-def _set_python_rng_state(state: Mapping[str, Any]) -> None:
-    random.setstate((state["version"], tuple(state["internal"]), state["gauss_next"]))
+def _set_global_rngs(state: Mapping[str, Any], device: torch.device) -> None:
+    """Inverse of :func:`_get_global_rngs`."""
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state(
+        (
+            np_state["kind"],
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached_gaussian"],
+        )
+    )
+    py_state = state["python"]
+    random.setstate((py_state["version"], tuple(py_state["internal"]), py_state["gauss_next"]))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 class TorchTrainable(tune.Trainable, Generic[HP]):
@@ -160,10 +175,14 @@ class TorchTrainable(tune.Trainable, Generic[HP]):
 
     Each ``step()`` (one Tune iteration) runs exactly ``hp.steps_per_iteration`` optimizer
     steps over epoch-wise shuffled batches, then evaluates on the validation and test sets
-    and returns the metrics in :meth:`reported_metrics` plus ``done``. A checkpoint is one
-    file, ``state.pt``, holding everything needed to continue bit-identically: weights,
-    optimizer and schedule, counters, position in the epoch, early-stopping state and every
-    random generator.
+    and returns the metrics in :meth:`reported_metrics` plus ``done``.
+
+    Each trial owns its random streams: the global torch/CUDA/numpy/Python generators are
+    swapped to the trial's state for the duration of a ``step()``, and batch order comes
+    from a dedicated generator. A trial's results therefore depend only on its config and
+    history, and a checkpoint (one file, ``state.pt``) captures everything needed to continue
+    bit-identically: weights, optimizer and schedule, counters, position in the epoch,
+    early-stopping state and those random streams.
 
     Attributes:
         hp: The validated hyperparameters of the current trial.
@@ -196,14 +215,10 @@ class TorchTrainable(tune.Trainable, Generic[HP]):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # Fail when the class is defined, not in a remote actor halfway through a sweep.
-        if not (
-            isinstance(cls.Hyperparams, type) and issubclass(cls.Hyperparams, TrainingHyperparams)
-        ):
+        if not (isinstance(cls.Hyperparams, type) and issubclass(cls.Hyperparams, TrainingHyperparams)):
             raise TypeError(f"{cls.__name__}.Hyperparams must subclass TrainingHyperparams")
         if cls.task not in ("classification", "regression"):
-            raise TypeError(
-                f"{cls.__name__}.task must be 'classification' or 'regression', got {cls.task!r}"
-            )
+            raise TypeError(f"{cls.__name__}.task must be 'classification' or 'regression', got {cls.task!r}")
         unknown = set(cls.data_hyperparams) - set(cls.Hyperparams.model_fields)
         if unknown:
             raise TypeError(
@@ -252,37 +267,18 @@ class TorchTrainable(tune.Trainable, Generic[HP]):
 
     def step(self) -> dict[str, Any]:
         """Runs ``steps_per_iteration`` optimizer steps, then evaluates; returns the metrics."""
-        hp, data = self.hp, self.data
-        n_train = len(data.x_train)
+        hp = self.hp
+        n_train = len(self.data.x_train)
         # Batches never wrap around an epoch, so one larger than the training set would never
         # be drawn; cap it instead.
         batch_size = min(hp.batch_size, n_train)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        loss_sum = torch.zeros((), device=self.device)
-        lr = float(self.optimizer.param_groups[0]["lr"])
-
-        self.model.train()
-        start = time.perf_counter()
-        for _ in range(hp.steps_per_iteration):
-            idx = self._next_batch(batch_size, n_train)
-            lr = float(self.optimizer.param_groups[0]["lr"])  # the lr this step uses
-            output = self.model(data.x_train[idx])
-            loss = self._loss(output, data.y_train[idx])
-            objective = loss
-            if hp.l1 > 0:
-                objective = loss + hp.l1 * torch.stack([p.abs().sum() for p in params]).sum()
-            self.optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            self.optimizer.step()
-            self.scheduler.step()
-            self.global_step += 1
-            # Accumulate on the device: a .item() here would stall the GPU every step.
-            loss_sum += loss.detach()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)  # so the timing covers the queued kernels
-        train_seconds = time.perf_counter() - start
-
-        tensors = {"train_loss": loss_sum / hp.steps_per_iteration, **self._evaluate()}
+        with self._trial_rngs():
+            start = time.perf_counter()
+            loss_sum, lr = self._train_steps(batch_size)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)  # so the timing covers the queued kernels
+            train_seconds = time.perf_counter() - start
+            tensors = {"train_loss": loss_sum / hp.steps_per_iteration, **self._evaluate()}
         result: dict[str, Any] = to_floats(tensors)  # the one host sync of the iteration
         stopped = self._update_early_stopping(result["val_loss"])
         result.update(
@@ -297,14 +293,6 @@ class TorchTrainable(tune.Trainable, Generic[HP]):
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
         """Writes ``state.pt`` into ``checkpoint_dir`` (see the class docstring for its content)."""
-        rng: dict[str, Any] = {
-            "torch": torch.get_rng_state(),
-            "batch_order": self._batch_generator.get_state(),
-            "numpy": _numpy_rng_state(),
-            "python": _python_rng_state(),
-        }
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
         state = {
             "format": _CHECKPOINT_FORMAT,
             "hyperparams": self.hp.model_dump(),
@@ -320,7 +308,7 @@ class TorchTrainable(tune.Trainable, Generic[HP]):
                 "iterations_without_improvement": self._iterations_without_improvement,
                 "stopped": self._early_stopped,
             },
-            "rng": rng,
+            "rng": {"trial": self._rng, "batch_order": self._batch_generator.get_state()},
         }
         torch.save(state, Path(checkpoint_dir) / CHECKPOINT_FILE)
 
@@ -374,9 +362,7 @@ class TorchTrainable(tune.Trainable, Generic[HP]):
                     saved_hp.get("optimizer"),
                     self.hp.optimizer,
                 )
-            self.scheduler = build_lr_scheduler(
-                self.optimizer, self.hp, start_step=state["global_step"]
-            )
+            self.scheduler = build_lr_scheduler(self.optimizer, self.hp, start_step=state["global_step"])
 
         self.global_step = state["global_step"]
         self._epochs_completed = state["epochs_completed"]
@@ -394,13 +380,8 @@ class TorchTrainable(tune.Trainable, Generic[HP]):
         self._iterations_without_improvement = early["iterations_without_improvement"]
         self._early_stopped = early["stopped"]
 
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        self._batch_generator.set_state(rng["batch_order"])
-        _set_numpy_rng_state(rng["numpy"])
-        _set_python_rng_state(rng["python"])
-        if self.device.type == "cuda" and "cuda" in rng:
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self._rng = state["rng"]["trial"]
+        self._batch_generator.set_state(state["rng"]["batch_order"])
 
     # ------------------------------------------------------------------ internals
 
@@ -417,12 +398,18 @@ class TorchTrainable(tune.Trainable, Generic[HP]):
         hp = cast(HP, self.Hyperparams.from_config(config))
         self.hp = hp
         self.data = self._cached_data(hp)
-        # Seed after loading: loaders may touch global RNGs (mnist1d reseeds numpy), and a cache
-        # hit must not change what the trial sees.
-        _seed_global_rngs(hp.seed)
-        # Built and initialised on the CPU, so a seed gives the same weights on every device.
-        model = self.build_model(hp, self.data)
-        init_weights(model, hp.init, hp.activation)
+        outer_rngs = _get_global_rngs(self.device)
+        try:
+            # Seeded after loading: loaders may touch global RNGs (mnist1d reseeds numpy), and a
+            # cache hit must not change what the trial sees.
+            _seed_global_rngs(hp.seed)
+            # Built and initialised on the CPU, so a seed gives the same weights on every device.
+            model = self.build_model(hp, self.data)
+            init_weights(model, hp.init, hp.activation)
+            # From here on the trial's global-RNG streams are its own (see _trial_rngs).
+            self._rng = _get_global_rngs(self.device)
+        finally:
+            _set_global_rngs(outer_rngs, self.device)
         self.model = model.to(self.device)
         self.optimizer = build_optimizer(self.model.parameters(), hp)
         self.scheduler = build_lr_scheduler(self.optimizer, hp)
@@ -446,6 +433,47 @@ class TorchTrainable(tune.Trainable, Generic[HP]):
         while len(_DATA_CACHE) > _DATA_CACHE_SIZE:
             _DATA_CACHE.popitem(last=False)
         return data
+
+    @contextlib.contextmanager
+    def _trial_rngs(self) -> Iterator[None]:
+        """Runs the block on this trial's own random streams, then restores the process's.
+
+        Dropout and anything else in the model draw from torch's (and possibly numpy's and
+        Python's) global generators. Swapping the trial's state in and out makes its results
+        depend on its seed and history only, not on what else the process did in between,
+        and makes that state a plain value to checkpoint.
+        """
+        outer = _get_global_rngs(self.device)
+        _set_global_rngs(self._rng, self.device)
+        try:
+            yield
+            self._rng = _get_global_rngs(self.device)
+        finally:
+            _set_global_rngs(outer, self.device)
+
+    def _train_steps(self, batch_size: int) -> tuple[Tensor, float]:
+        """``steps_per_iteration`` optimizer steps; returns the summed loss and the last lr."""
+        hp, data = self.hp, self.data
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        loss_sum = torch.zeros((), device=self.device)
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        self.model.train()
+        for _ in range(hp.steps_per_iteration):
+            idx = self._next_batch(batch_size, len(data.x_train))
+            lr = float(self.optimizer.param_groups[0]["lr"])  # the lr this step uses
+            output = self.model(data.x_train[idx])
+            loss = self._loss(output, data.y_train[idx])
+            objective = loss
+            if hp.l1 > 0:
+                objective = loss + hp.l1 * torch.stack([p.abs().sum() for p in params]).sum()
+            self.optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            self.global_step += 1
+            # Accumulate on the device: an .item() here would stall the GPU every step.
+            loss_sum += loss.detach()
+        return loss_sum, lr
 
     def _next_batch(self, batch_size: int, n_train: int) -> Tensor:
         """Indices of the next batch; a new permutation starts when the current one runs out."""

@@ -35,7 +35,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
+# eq=False: a generated __eq__ would compare tensors elementwise and fail on bool().
+@dataclasses.dataclass(frozen=True, eq=False)
 class DataSplits:
     """Features and targets of the train, validation and test sets.
 
@@ -61,9 +62,7 @@ class DataSplits:
 
     def to(self, device: torch.device | str) -> DataSplits:
         """The same splits with every tensor on ``device``."""
-        return DataSplits(
-            **{f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)}
-        )
+        return DataSplits(**{f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)})
 
 
 def carve_validation(
@@ -172,9 +171,7 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         # and none of them must ever read a half-written one.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f, x=arrays["x"], y=arrays["y"], x_test=arrays["x_test"], y_test=arrays["y_test"]
-            )
+            np.savez(f, x=arrays["x"], y=arrays["y"], x_test=arrays["x_test"], y_test=arrays["y_test"])
         os.replace(tmp, path)
     except OSError as err:  # a read-only home must not stop training; it only costs time
         logger.warning("could not cache dataset at %s (%s)", path, err)
@@ -216,9 +213,7 @@ def load_mnist1d(val_fraction: float = 0.2, **dataset_args: Any) -> DataSplits:
         raise ValueError(f"unknown mnist1d dataset args {sorted(unknown)}; valid: {sorted(args)}")
     args.update(dataset_args)
     arrays = _mnist1d_arrays(json.dumps(args, sort_keys=True))
-    return _splits(
-        arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"], val_fraction, torch.int64
-    )
+    return _splits(arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"], val_fraction, torch.int64)
 
 
 # --------------------------------------------------------------------------- digits
@@ -231,9 +226,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
     bunch = sklearn_digits()
     x, y = bunch.images.astype(np.float32), bunch.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.2, random_state=0, stratify=y
-    )
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
     # Per-pixel standardisation with training statistics only; border pixels that are always
     # blank have zero spread and are left centred rather than divided by zero.
     mean = x_train.mean(axis=0)

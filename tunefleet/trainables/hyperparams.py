@@ -6,16 +6,19 @@ Model-specific knobs (layer widths, channels, ...) live in subclasses declared n
 trainable that reads them::
 
     class Hyperparams(TrainingHyperparams):
-        hidden: int = Field(100, ge=1)
+        hidden: int = Field(default=100, ge=1)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "ActivationName",
@@ -74,30 +77,30 @@ class TrainingHyperparams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seed: int = Field(0, ge=0, lt=2**32, description="Seeds weight init, dropout and batch order.")
+    seed: int = Field(default=0, ge=0, lt=2**32, description="Seeds weight init, dropout and batch order.")
 
     # Optimizer.
-    lr: float = Field(1e-3, gt=0, description="Base learning rate (before the schedule).")
+    lr: float = Field(default=1e-3, gt=0, description="Base learning rate (before the schedule).")
     optimizer: OptimizerName = Field(
-        "adam",
+        default="adam",
         description="'momentum' is SGD with momentum; 'adamw' decouples weight decay.",
     )
-    momentum: float = Field(0.9, ge=0, lt=1, description="Used by 'momentum' and 'rmsprop'.")
-    nesterov: bool = Field(False, description="Nesterov momentum; used by 'momentum' only.")
-    beta1: float = Field(0.9, ge=0, lt=1, description="Adam/AdamW first-moment decay.")
-    beta2: float = Field(0.999, ge=0, lt=1, description="Adam/AdamW second-moment decay.")
+    momentum: float = Field(default=0.9, ge=0, lt=1, description="Used by 'momentum' and 'rmsprop'.")
+    nesterov: bool = Field(default=False, description="Nesterov momentum; used by 'momentum' only.")
+    beta1: float = Field(default=0.9, ge=0, lt=1, description="Adam/AdamW first-moment decay.")
+    beta2: float = Field(default=0.999, ge=0, lt=1, description="Adam/AdamW second-moment decay.")
     weight_decay: float = Field(
-        0.0, ge=0, description="L2 penalty through the optimizer; decoupled for 'adamw'."
+        default=0.0, ge=0, description="L2 penalty through the optimizer; decoupled for 'adamw'."
     )
 
     # Regularisation.
-    l1: float = Field(0.0, ge=0, description="Coefficient of the L1 norm of all parameters.")
-    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout probability of the model.")
+    l1: float = Field(default=0.0, ge=0, description="Coefficient of the L1 norm of all parameters.")
+    dropout: float = Field(default=0.0, ge=0, lt=1, description="Dropout probability of the model.")
 
     # Batching and schedule.
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(default=64, ge=1)
     lr_schedule: LrScheduleName = Field(
-        "constant",
+        default="constant",
         description=(
             "Multiplier of lr after t optimizer steps, with S = steps_per_iteration: "
             "step: lr_gamma ** (t // (lr_step_every * S)); exponential: lr_gamma ** (t / S); "
@@ -106,34 +109,34 @@ class TrainingHyperparams(BaseModel):
         ),
     )
     lr_gamma: Annotated[float, Field(gt=0, le=1)] | None = Field(
-        None,
+        default=None,
         description="Decay factor of 'step' (default 0.5) and 'exponential' (0.9 per iteration).",
     )
     lr_step_every: Annotated[int, Field(ge=1)] | None = Field(
-        None,
+        default=None,
         description="Iterations between 'step' decays (default max(1, max_iterations // 3)).",
     )
 
     # Model construction (read by the task's build_model).
-    init: InitScheme = Field("default", description="Also accepts 'glorot' and 'kaiming'.")
+    init: InitScheme = Field(default="default", description="Also accepts 'glorot' and 'kaiming'.")
     activation: ActivationName = "relu"
 
     # Iteration structure and budget.
     steps_per_iteration: int = Field(
-        100, ge=1, description="Optimizer steps per Tune iteration (one step() call)."
+        default=100, ge=1, description="Optimizer steps per Tune iteration (one step() call)."
     )
     early_stopping_patience: Annotated[int, Field(ge=1)] | None = Field(
-        None,
+        default=None,
         description="Stop after this many iterations without val_loss improvement.",
     )
     early_stopping_min_delta: float = Field(
-        0.0, ge=0, description="Smallest val_loss decrease that counts as an improvement."
+        default=0.0, ge=0, description="Smallest val_loss decrease that counts as an improvement."
     )
     max_iterations: int = Field(
-        100, ge=1, description="The trial's iteration budget (injected by the runner)."
+        default=100, ge=1, description="The trial's iteration budget (injected by the runner)."
     )
     val_fraction: float = Field(
-        0.2, gt=0, le=0.5, description="Share of the training set held out for validation."
+        default=0.2, gt=0, le=0.5, description="Share of the training set held out for validation."
     )
 
     @model_validator(mode="before")
@@ -153,7 +156,7 @@ class TrainingHyperparams(BaseModel):
         return value
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> TrainingHyperparams:
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
         """Validates a trial's config dict (as Ray Tune passes it) into hyperparameters.
 
         Numpy scalars are converted to Python values and Ray's reserved ``__dunder__`` keys are

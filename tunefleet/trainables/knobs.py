@@ -172,9 +172,7 @@ def build_lr_scheduler(
     return LambdaLR(optimizer, lr_multiplier(hp), last_epoch=start_step - 1)
 
 
-def init_weights(
-    module: nn.Module, scheme: InitScheme, activation: ActivationName = "relu"
-) -> None:
+def init_weights(module: nn.Module, scheme: InitScheme, activation: ActivationName = "relu") -> None:
     """Re-initialises the weights of every linear and convolutional layer in ``module``.
 
     Args:
@@ -208,6 +206,4 @@ def activation(name: ActivationName) -> nn.Module:
     try:
         return _ACTIVATIONS[name]()
     except KeyError:
-        raise ValueError(
-            f"unknown activation {name!r}; expected one of {sorted(_ACTIVATIONS)}"
-        ) from None
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(_ACTIVATIONS)}") from None

@@ -35,14 +35,13 @@ def confusion_matrix(predictions: Tensor, targets: Tensor, num_classes: int) -> 
         An int64 tensor of shape ``(C, C)`` on the inputs' device.
     """
     flat = targets.long() * num_classes + predictions.long()
-    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(
-        num_classes, num_classes
-    )
+    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
 def _safe_divide(numerator: Tensor, denominator: Tensor) -> Tensor:
     # sklearn's zero_division=0: a class never predicted has precision 0, not NaN.
-    return torch.where(denominator > 0, numerator / denominator.clamp(min=1), 0.0)
+    nonzero = denominator > 0
+    return torch.where(nonzero, numerator / torch.where(nonzero, denominator, 1.0), 0.0)
 
 
 def classification_metrics(logits: Tensor, targets: Tensor) -> dict[str, Tensor]:

@@ -19,7 +19,14 @@ from pydantic import BaseModel
 
 from tunefleet.errors import TunefleetError
 
-__all__ = ["BUILTIN_TRAINABLES", "ResolvedTrainable", "TrainableNotFound", "resolve_trainable"]
+__all__ = [
+    "BUILTIN_TRAINABLES",
+    "ResolvedTrainable",
+    "TrainableNotFound",
+    "describe",
+    "hyperparameter_rows",
+    "resolve_trainable",
+]
 
 #: Built-in trainable name -> import path.
 BUILTIN_TRAINABLES: dict[str, str] = {
@@ -149,3 +156,23 @@ def describe(obj: Callable[..., Any] | type) -> str:
     """First line of a trainable's docstring, for listings."""
     doc = inspect.getdoc(obj) or ""
     return doc.splitlines()[0] if doc else ""
+
+
+_BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+
+
+def hyperparameter_rows(model: type[BaseModel]) -> list[tuple[str, str, str, str]]:
+    """``(name, default, constraints, description)`` for each hyperparameter of a model."""
+    rows = []
+    for name, field in model.model_fields.items():
+        constraints = ", ".join(
+            f"{symbol} {getattr(m, attr)}"
+            for m in field.metadata
+            for attr, symbol in _BOUNDS
+            if hasattr(m, attr)
+        )
+        annotation = getattr(field.annotation, "__args__", None)
+        if annotation and all(isinstance(a, str) for a in annotation):
+            constraints = " | ".join(annotation)
+        rows.append((name, repr(field.default), constraints, field.description or ""))
+    return rows

@@ -1,0 +1,65 @@
+"""Reading Ray's error.txt and making summaries JSON-safe (no Ray needed)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+from tunefleet.analysis.experiment import _error_headline, _jsonable
+
+RAY_ERROR_TXT = """\
+Failure # 1 (occurred at 2026-01-01_10-00-00)
+\x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=1, ip=10.0.0.1, repr=train_fn)
+  File "/venv/ray/tune/trainable/trainable.py", line 329, in train
+    raise skipped from exception_cause(skipped)
+           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  File "/work/train.py", line 9, in train_fn
+    raise RuntimeError("CUDA out of memory")
+RuntimeError: CUDA out of memory
+Failure # 2 (occurred at 2026-01-01_10-05-00)
+\x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=2, ip=10.0.0.1, repr=train_fn)
+  File "/work/train.py", line 12, in train_fn
+    raise ValueError("bad shape:\\n  expected (2, 3)")
+ValueError: bad shape:
+  expected (2, 3)
+"""
+
+
+def test_error_headline_is_the_exception_line_of_the_latest_failure() -> None:
+    assert _error_headline(RAY_ERROR_TXT) == "ValueError: bad shape:"
+    assert _error_headline(RAY_ERROR_TXT.split("Failure # 2")[0]) == ("RuntimeError: CUDA out of memory")
+
+
+def test_error_headline_without_a_traceback_is_the_first_line() -> None:
+    text = "Failure # 1 (occurred at 2026-01-01_10-00-00)\nThe actor died unexpectedly.\nmore\n"
+    assert _error_headline(text) == "The actor died unexpectedly."
+    assert _error_headline(None) is None
+
+
+def test_jsonable_unwraps_numpy_and_turns_non_finite_numbers_into_null() -> None:
+    value = {
+        "a": np.float32(0.5),
+        "b": np.int64(3),
+        "c": np.bool_(True),
+        "d": [np.nan, math.inf, pd.NA],
+        1: (np.str_("x"), None),
+        "e": np.array([1, 2]),
+        "f": object,
+    }
+
+    converted = _jsonable(value)
+
+    assert converted == {
+        "a": 0.5,
+        "b": 3,
+        "c": True,
+        "d": [None, None, None],
+        "1": ["x", None],
+        "e": [1, 2],
+        "f": str(object),
+    }
+    assert [type(converted[k]) for k in ("a", "b", "c")] == [float, int, bool]
+    json.dumps(converted, allow_nan=False)

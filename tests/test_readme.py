@@ -1,0 +1,43 @@
+"""The README's examples are true: its own-trainable example validates and trains."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from tests.conftest import REPO
+from tunefleet.config import load_experiment
+
+README = (REPO / "README.md").read_text()
+
+
+def code_block(language: str, containing: str) -> str:
+    blocks = re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+    return next(b for b in blocks if containing in b)
+
+
+def test_readme_quickstart_is_two_commands_that_install_run_and_test() -> None:
+    section = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    assert len(commands) == 2
+    assert "tunefleet run experiments/quickstart.yaml" in commands[0]
+    assert commands[1].strip().endswith("pytest")
+    ci = (REPO / ".ci/run").read_text()
+    assert "pip install --quiet torch==2.13.0" in ci and 'pip install --quiet -e ".[test]"' in ci
+    assert ci.strip().endswith("pytest")
+
+
+def test_readme_own_trainable_example_validates_and_trains(tmp_path, monkeypatch) -> None:
+    (tmp_path / "readme_models.py").write_text(code_block("python", "class WideMLP"))
+    space = code_block("yaml", "my_models:WideMLP").replace("my_models:", "readme_models:")
+    (tmp_path / "exp.yaml").write_text(space + "metric: val_accuracy\nmode: max\nmax_iterations: 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    experiment = load_experiment(tmp_path / "exp.yaml")
+    assert experiment.trainable.hyperparams is not None
+    assert "width" in experiment.trainable.hyperparams.model_fields
+
+    trainable = experiment.trainable.obj(config={"width": 32, "steps_per_iteration": 5})
+    result = trainable.train()
+    assert 0.0 <= result["val_accuracy"] <= 1.0
+    trainable.stop()
+    sys.modules.pop("readme_models", None)
