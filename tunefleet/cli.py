@@ -95,8 +95,14 @@ def run(
     from tunefleet.config import load_experiment
     from tunefleet.runner import run_experiment
 
+    from ray.tune import TuneError
+
     exp = load_experiment(experiment, overrides)
-    outcome = run_experiment(exp, address=address, storage=storage, name=name, console=_err)
+    try:
+        outcome = run_experiment(exp, address=address, storage=storage, name=name, console=_err)
+    except TuneError as exc:
+        _err.print(f"[bold red]the sweep failed:[/bold red] {exc}", highlight=False)
+        sys.exit(EXIT_RUN_FAILED)
     render_summary(load_results(outcome.path).summary(top=top), Console())
     click.echo(f"\nResults: {outcome.path}\nAnalyze again with: tunefleet analyze {outcome.path}")
     if outcome.num_errors:

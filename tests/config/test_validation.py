@@ -222,6 +222,28 @@ def test_user_trainable_next_to_the_experiment_file_is_found(tmp_path, write_exp
     assert exp.trainable.reported_metrics == frozenset({"score"})
 
 
+def test_builtin_trainables_are_not_shipped_even_from_the_repository_root(write_experiment) -> None:
+    # tunefleet is installed on every node; only a user's own local module travels with the job.
+    assert load_experiment(write_experiment(VALID)).trainable.ship is None
+
+
+def test_function_trainables_cannot_ask_for_periodic_checkpoints(write_experiment) -> None:
+    path = write_experiment(
+        """\
+        trainable: tests.support:quadratic
+        metric: score
+        mode: max
+        max_iterations: 2
+        space: {lr: {loguniform: [1.0e-3, 1.0]}}
+        checkpoint: {frequency: 1}
+        """
+    )
+    assert problems_of(path) == [
+        "checkpoint.frequency: tests.support:quadratic is a function trainable: it saves checkpoints "
+        "itself with tune.report(..., checkpoint=...); expected 0"
+    ]
+
+
 def test_cli_validate_exits_2_with_file_and_key_and_no_traceback(write_experiment) -> None:
     path = write_experiment(VALID.replace("[1.0e-4, 1.0e-1]", "[-1, 1]"))
     proc = subprocess.run(

@@ -293,6 +293,14 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experime
                 f"it reports: {', '.join(sorted(reported))}",
             )
         )
+    if not trainable.is_class and settings.checkpoint.frequency:
+        problems.append(
+            Problem(
+                "checkpoint.frequency",
+                f"{trainable.ref} is a function trainable: it saves checkpoints itself with "
+                "tune.report(..., checkpoint=...); expected 0",
+            )
+        )
     problems += _check_space_fits_trainable(space, trainable)
     problems += _check_search(space, settings.search)
     plugin, options = scheduler

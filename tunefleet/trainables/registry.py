@@ -76,7 +76,10 @@ def _import(module_name: str, search_dirs: Sequence[Path]) -> Any:
 
 def _local_root(module: Any, search_dirs: Sequence[Path]) -> Path | None:
     """The top-level package dir or module file of ``module`` if it lives in a search dir."""
-    top = sys.modules[module.__name__.partition(".")[0]]
+    top_name = module.__name__.partition(".")[0]
+    if top_name == "tunefleet":
+        return None  # installed on every node, like Ray and torch
+    top = sys.modules[top_name]
     file = getattr(top, "__file__", None)
     if file is None:
         return None
