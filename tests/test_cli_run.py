@@ -209,3 +209,18 @@ def test_failed_trials_exit_1_and_show_in_analyze(tmp_path) -> None:
     assert again.returncode == 1
     runs = sorted(p.name for p in (tmp_path / "r").iterdir())
     assert len(runs) == 2 and runs[0] == "exp" and runs[1].startswith("exp-")
+
+
+def test_quickstart_best_trial_reaches_90_percent_test_accuracy(tmp_path) -> None:
+    # The README's promise, run in full: the trial chosen by validation accuracy generalizes.
+    proc = tunefleet("run", "experiments/quickstart.yaml", "--storage", str(tmp_path), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(tunefleet("analyze", str(tmp_path / "quickstart"), "--format", "json").stdout)
+    assert summary["num_trials"] == 20 and summary["num_errors"] == 0
+    assert summary["best"]["metrics"]["test_accuracy"] >= 0.90
+    # ASHA stopped the weak trials at its rungs (3, 9, 27); the best ran the full budget.
+    from tunefleet.analysis import load_results
+
+    iterations = load_results(tmp_path / "quickstart").trials()["training_iteration"]
+    assert summary["best"]["training_iteration"] == 30
+    assert set(iterations) - {30} <= {3, 9, 27} and (iterations < 30).sum() >= 10

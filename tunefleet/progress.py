@@ -70,7 +70,7 @@ class ProgressCallback(Callback):
         now = time.monotonic()
         if now - self._last_status >= self.interval_s:
             self._last_status = now
-            self.console.print(self._status(trials), highlight=False)
+            self.console.print(self._status(trials), highlight=False, soft_wrap=True)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
@@ -80,10 +80,11 @@ class ProgressCallback(Callback):
             f"  trial {trial.trial_id} finished: {self.metric}={shown} "
             f"after {last.get('training_iteration', 0)} iterations",
             highlight=False,
+            soft_wrap=True,
         )
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.console.print(f"  [red]trial {trial.trial_id} failed[/red] (see analyze for the traceback)")
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
-        self.console.print(self._status(trials), highlight=False)
+        self.console.print(self._status(trials), highlight=False, soft_wrap=True)
