@@ -91,11 +91,11 @@ def run(
         # The embedded Ray gets token authentication (Ray 2.60's default for local clusters),
         # said explicitly before Ray is imported so that every process of it agrees.
         os.environ.setdefault("RAY_AUTH_MODE", "token")
+    from ray.tune import TuneError
+
     from tunefleet.analysis import load_results, render_summary
     from tunefleet.config import load_experiment
     from tunefleet.runner import run_experiment
-
-    from ray.tune import TuneError
 
     exp = load_experiment(experiment, overrides)
     try:

@@ -137,9 +137,7 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
             stop={"training_iteration": settings.max_iterations},
             checkpoint_config=checkpoint_config,
             failure_config=tune.FailureConfig(max_failures=settings.failure.max_failures),
-            callbacks=[
-                ProgressCallback(experiment.metric, experiment.mode, experiment.num_trials, console)
-            ],
+            callbacks=[ProgressCallback(experiment.metric, experiment.mode, experiment.num_trials, console)],
             log_to_file=True,
             verbose=0,
         ),

@@ -60,7 +60,11 @@ def test_ray_and_hyperopt_draw_from_the_same_support(name: str) -> None:
 def kinds(values: list) -> set[str]:
     """int / float / other type names, numpy scalars counted as the Python kind they stand for."""
     return {
-        "int" if isinstance(v, numbers.Integral) else "float" if isinstance(v, numbers.Real) else type(v).__name__
+        "int"
+        if isinstance(v, numbers.Integral)
+        else "float"
+        if isinstance(v, numbers.Real)
+        else type(v).__name__
         for v in values
     }
 

@@ -87,9 +87,7 @@ def _title(summary: Mapping[str, Any]) -> Text:
     )
 
 
-def _top_table(
-    summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]], with_config: bool
-) -> Table:
+def _top_table(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]], with_config: bool) -> Table:
     metric = summary["metric"]
     show_extra = metric != _EXTRA_METRIC and any(_EXTRA_METRIC in t["metrics"] for t in top)
     configs = [_flatten(t["config"]) for t in top]
