@@ -28,13 +28,14 @@ SMALL_SWEEP = [
 ]
 
 
-def tunefleet(*args: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the real command line in a fresh process (its own embedded Ray)."""
-    env = {**os.environ, "PYTHONPATH": ""}
+def tunefleet(
+    *args: str, cwd: Path = REPO, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a fresh process (by default with its own embedded Ray)."""
     return subprocess.run(
         [sys.executable, "-m", "tunefleet.cli", *args],
         cwd=cwd,
-        env=env,
+        env={**os.environ, "PYTHONPATH": "", **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
