@@ -14,7 +14,7 @@ from tunefleet.config.schema import ExperimentFile, SearchSettings
 from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
 from tunefleet.errors import ConfigError, Problem
 from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin, get_scheduler
-from tunefleet.search.spaces import Choice, Constant, Grid, Space, parse_space
+from tunefleet.search.spaces import Choice, Conditional, Constant, Grid, Param, Space, parse_space, walk
 from tunefleet.trainables.registry import ResolvedTrainable, TrainableNotFound, resolve_trainable
 
 __all__ = ["Experiment", "load_experiment"]
@@ -157,17 +157,17 @@ def _check_space_fits_trainable(space: Space, trainable: ResolvedTrainable) -> l
         return []
     accepted = sorted(model.model_fields)
     problems = []
-    for name, param in space.items():
+    for path, name, param in walk(space):
         if name not in model.model_fields:
             problems.append(
                 Problem(
-                    f"space.{name}",
+                    f"space.{path}",
                     f"{trainable.ref} has no hyperparameter {name!r}{_did_you_mean(name, accepted)}; "
                     f"it accepts: {', '.join(accepted)}",
                 )
             )
             continue
-        key = f"space.{name}" if isinstance(param, Constant) else f"space.{name}.{param.kind}"
+        key = f"space.{path}" if isinstance(param, Constant) else f"space.{path}.{param.kind}"
         for value in param.examples():
             try:
                 model.model_validate({name: value})
@@ -176,6 +176,29 @@ def _check_space_fits_trainable(space: Space, trainable: ResolvedTrainable) -> l
                 if messages:
                     problems.append(Problem(key, f"{value!r} is not a valid {name}: {messages[0]}"))
                     break
+    return problems
+
+
+def _check_point(point: dict[str, Any], space: Space, key: str) -> list[Problem]:
+    """A ``points_to_evaluate`` entry names hyperparameters of the space, with values inside it."""
+    problems = []
+    params: dict[str, Param | str] = {}
+    for name, param in space.items():
+        params[name] = param
+        if isinstance(param, Conditional):
+            # A dependent is judged by the branch the point chooses.
+            branch = param.branch(point.get(name))
+            for dep in param.dependents:
+                params[dep] = branch.get(dep, f"not sampled when {name} is {point.get(name)!r}")
+    for name, value in point.items():
+        found = params.get(name)
+        if found is None:
+            problems.append(Problem(f"{key}.{name}", f"not in space (expected one of: {', '.join(params)})"))
+        elif isinstance(found, str):
+            if value is not None:
+                problems.append(Problem(f"{key}.{name}", found))
+        elif not found.contains(value):
+            problems.append(Problem(f"{key}.{name}", f"{value!r} is outside {found.to_yaml()!r}"))
     return problems
 
 
@@ -192,35 +215,37 @@ def _check_search(space: Space, search: SearchSettings) -> list[Problem]:
     if algorithm == "hyperopt":
         if not sampled:
             problems.append(Problem("space", "hyperopt needs at least one sampled hyperparameter"))
-        for name, param in sampled.items():
+        for path, _, param in walk(space):
             if isinstance(param, Grid):
                 problems.append(
                     Problem(
-                        f"space.{name}.grid",
+                        f"space.{path}.grid",
                         "grid values cannot be used with search.algorithm hyperopt (TPE samples, "
                         "it does not enumerate); use choice, or algorithm grid or random",
                     )
                 )
+        conditionals = [k for k, p in space.items() if isinstance(p, Conditional)]
+        if conditionals and search.points_to_evaluate:
+            problems.append(
+                Problem(
+                    "search.points_to_evaluate",
+                    "Ray's HyperOptSearch cannot start from given points when the space has "
+                    f"conditional hyperparameters ({', '.join(conditionals)}); use algorithm random",
+                )
+            )
     if algorithm == "grid":
-        for name, param in sampled.items():
-            if not isinstance(param, Choice):
+        for path, _, param in walk(space):
+            if param.sampled and not isinstance(param, Choice):
                 problems.append(
                     Problem(
-                        f"space.{name}.{param.kind}",
+                        f"space.{path}.{param.kind}",
                         "search.algorithm grid needs grid or choice values (or constants); "
                         "use algorithm random to cross a grid with sampled values",
                     )
                 )
     for index, point in enumerate(search.points_to_evaluate):
         key = f"search.points_to_evaluate.{index}"
-        for name, value in point.items():
-            found = space.get(name)
-            if found is None:
-                problems.append(
-                    Problem(f"{key}.{name}", f"not in space (expected one of: {', '.join(space)})")
-                )
-            elif not found.contains(value):
-                problems.append(Problem(f"{key}.{name}", f"{value!r} is outside {found.to_yaml()!r}"))
+        problems += _check_point(point, space, key)
         missing = [k for k in sampled if k not in point]
         if algorithm == "hyperopt" and missing:
             problems.append(

@@ -25,14 +25,15 @@ def _basic(grid_choices: bool) -> Callable[..., tuple[Any, dict[str, Any]]]:
 
 
 def _hyperopt(settings: SearchSettings, space: Space, metric: str, mode: str) -> tuple[Any, dict[str, Any]]:
-    from ray.tune.search.hyperopt import HyperOptSearch
+    from tunefleet.search.hyperopt_search import FlatHyperOptSearch
 
     kwargs: dict[str, Any] = {}
     if settings.n_initial_points is not None:
         kwargs["n_initial_points"] = settings.n_initial_points
     if settings.gamma is not None:
         kwargs["gamma"] = settings.gamma
-    search_alg = HyperOptSearch(
+    search_alg = FlatHyperOptSearch(
+        tunefleet_space=space,
         space=to_hyperopt(space),
         metric=metric,
         mode=mode,

@@ -14,8 +14,23 @@ randint        tune.randint            hp.uniformint (high is exclusive in the Y
 normal         tune.randn              hp.normal
 choice         tune.choice             hp.choice
 grid           tune.grid_search        (not supported: TPE samples, it does not enumerate)
+conditional    tune.choice + domains   hp.choice of sub-spaces
+               that read the choice
 constant       the value               the value
 =============  ======================  ===================================================
+
+A ``conditional`` is a choice whose options bring hyperparameters of their own, sampled only
+when that option is chosen::
+
+    optimizer:
+      conditional:
+        sgd: {}
+        momentum: {momentum: {uniform: [0.8, 0.99]}, nesterov: {choice: [true, false]}}
+        adam: {beta1: {uniform: [0.85, 0.95]}}
+
+Every back end hands the trial a flat config with every key: ``{optimizer: momentum,
+momentum: 0.93, nesterov: true, beta1: None}``; a hyperparameter of a branch not taken is None
+(a TorchTrainable reads None as "use the default").
 
 Example:
     >>> space = parse_space({"lr": {"loguniform": [1e-4, 1e-1]}, "epochs": 3}, "exp.yaml")
@@ -39,6 +54,7 @@ from tunefleet.errors import ConfigError, Problem
 __all__ = [
     "DISTRIBUTIONS",
     "Choice",
+    "Conditional",
     "Constant",
     "Grid",
     "LogUniform",
@@ -49,9 +65,11 @@ __all__ = [
     "RandInt",
     "Space",
     "Uniform",
+    "flatten_conditionals",
     "parse_space",
     "to_hyperopt",
     "to_ray",
+    "walk",
 ]
 
 
@@ -308,8 +326,80 @@ class Grid(Choice):
         raise TypeError(f"{label}: grid values cannot be translated to Hyperopt")
 
 
+@dataclass(frozen=True)
+class Conditional(Param):
+    """A choice whose options each carry a sub-space sampled only when that option is chosen."""
+
+    branches: tuple[tuple[Any, tuple[tuple[str, Param], ...]], ...]
+    kind = "conditional"
+
+    @property
+    def options(self) -> tuple[Any, ...]:
+        return tuple(option for option, _ in self.branches)
+
+    def branch(self, option: Any) -> dict[str, Param]:
+        """The sub-space of ``option`` (empty for an option without hyperparameters)."""
+        return next((dict(sub) for opt, sub in self.branches if opt == option), {})
+
+    @property
+    def dependents(self) -> tuple[str, ...]:
+        """Every hyperparameter some branch brings, in file order."""
+        return tuple(dict.fromkeys(key for _, sub in self.branches for key, _ in sub))
+
+    def to_ray(self) -> Any:
+        from ray import tune
+
+        return tune.choice(list(self.options))
+
+    def dependent_domains(self, name: str) -> dict[str, Any]:
+        """Ray domains of the dependents: each samples the branch its parent ``name`` chose."""
+        from tunefleet.search.conditional import ConditionalDomain
+
+        return {
+            key: ConditionalDomain(
+                name, {opt: dict(sub)[key].to_ray() for opt, sub in self.branches if key in dict(sub)}
+            )
+            for key in self.dependents
+        }
+
+    def to_hyperopt(self, label: str) -> Any:
+        from hyperopt import hp
+
+        # Labels must be unique across branches (adam and adamw may both sample beta1).
+        return hp.choice(
+            label,
+            [
+                {label: option, **{key: p.to_hyperopt(f"{key}|{label}={option}") for key, p in sub}}
+                for option, sub in self.branches
+            ],
+        )
+
+    def contains(self, value: Any) -> bool:
+        return value in self.options
+
+    def examples(self) -> list[Any]:
+        return list(self.options)
+
+    def to_yaml(self) -> Any:
+        return {self.kind: {option: {key: p.to_yaml() for key, p in sub} for option, sub in self.branches}}
+
+
 #: A parsed search space: hyperparameter name -> parameter, in file order.
 Space = dict[str, Param]
+
+
+def walk(space: Space) -> list[tuple[str, str, Param]]:
+    """Every parameter, conditional ones included, as ``(key path, hyperparameter, param)``.
+
+    The key path is relative to ``space``, e.g. ``optimizer.conditional.momentum.momentum``.
+    """
+    found: list[tuple[str, str, Param]] = []
+    for name, param in space.items():
+        found.append((name, name, param))
+        if isinstance(param, Conditional):
+            for option, sub in param.branches:
+                found += [(f"{name}.conditional.{option}.{key}", key, p) for key, p in sub]
+    return found
 
 
 def _pair(args: Any) -> str | None:
@@ -395,6 +485,8 @@ DISTRIBUTIONS: dict[str, Callable[[Any], Param | str]] = {
     "choice": lambda a: _parse_options(Choice, a),
     "grid": lambda a: _parse_options(Grid, a),
     "constant": Constant,
+    # "conditional" is parsed by parse_space: its branches are sub-spaces with key paths.
+    "conditional": lambda a: "expected a mapping of option -> its hyperparameters",
 }
 
 
@@ -414,6 +506,28 @@ def parse_param(raw: Any) -> Param | str:
     return parser(args)
 
 
+def _parse_conditional(args: Any, source: str | Path, key: str) -> Conditional:
+    if not isinstance(args, Mapping) or not args:
+        raise ConfigError.single(source, key, "expected a mapping of option -> its hyperparameters")
+    branches = []
+    problems: list[Problem] = []
+    for option, sub in args.items():
+        if isinstance(sub, Mapping) and any(
+            isinstance(v, Mapping) and "conditional" in v for v in sub.values()
+        ):
+            problems.append(Problem(f"{key}.{option}", "nested conditionals are not supported"))
+            continue
+        try:
+            parsed = parse_space(sub, source, f"{key}.{option}")
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        branches.append((option, tuple(parsed.items())))
+    if problems:
+        raise ConfigError(source, problems)
+    return Conditional(tuple(branches))
+
+
 def parse_space(raw: Any, source: str | Path, key: str = "space") -> Space:
     """Parse the ``space:`` mapping of an experiment file.
 
@@ -430,6 +544,12 @@ def parse_space(raw: Any, source: str | Path, key: str = "space") -> Space:
         if not isinstance(name, str) or not name:
             problems.append(Problem(f"{key}.{name}", "hyperparameter names must be strings"))
             continue
+        if isinstance(entry, Mapping) and list(entry) == ["conditional"]:
+            try:
+                space[name] = _parse_conditional(entry["conditional"], source, f"{key}.{name}.conditional")
+            except ConfigError as exc:
+                problems += exc.problems
+            continue
         parsed = parse_param(entry)
         if isinstance(parsed, str):
             sub = next(iter(entry)) if isinstance(entry, Mapping) and len(entry) == 1 else None
@@ -437,6 +557,11 @@ def parse_space(raw: Any, source: str | Path, key: str = "space") -> Space:
             problems.append(Problem(where, parsed))
         else:
             space[name] = parsed
+    for path, name, _ in walk(space):
+        if path != name and name in space:
+            problems.append(
+                Problem(f"{key}.{path}", f"{name!r} is also a hyperparameter of the space itself")
+            )
     if problems:
         raise ConfigError(source, problems)
     return space
@@ -454,9 +579,26 @@ def to_ray(space: Space, grid_choices: bool = False) -> dict[str, Any]:
         if grid_choices and type(param) is Choice:
             param = Grid(param.options)
         out[name] = param.to_ray()
+        if isinstance(param, Conditional):
+            out.update(param.dependent_domains(name))
     return out
 
 
 def to_hyperopt(space: Space) -> dict[str, Any]:
     """Hyperopt search space (a dict of ``hp.*`` expressions and constants)."""
     return {name: param.to_hyperopt(name) for name, param in space.items()}
+
+
+def flatten_conditionals(config: dict[str, Any], space: Space) -> dict[str, Any]:
+    """Turn Hyperopt's nested branch of each conditional into the flat config trials get.
+
+    ``{optimizer: {optimizer: momentum, momentum: 0.9}}`` becomes ``{optimizer: momentum,
+    momentum: 0.9, beta1: None}``: every dependent key is present, None where not sampled.
+    """
+    flat = dict(config)
+    for name, param in space.items():
+        if isinstance(param, Conditional) and isinstance(flat.get(name), Mapping):
+            branch = dict(flat[name])
+            flat[name] = branch.pop(name)
+            flat.update({key: branch.get(key) for key in param.dependents})
+    return flat

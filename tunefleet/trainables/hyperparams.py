@@ -144,8 +144,9 @@ class TrainingHyperparams(BaseModel):
     def _normalize_config(cls, data: Any) -> Any:
         # Searchers hand over numpy scalars and Ray may add bookkeeping keys; neither is a
         # user error, so they are normalised here for every entry point, not only from_config.
+        # None means "not set": a conditional hyperparameter of a branch that was not chosen.
         if isinstance(data, Mapping):
-            return {k: _to_native(v) for k, v in data.items() if not _is_ray_reserved(k)}
+            return {k: _to_native(v) for k, v in data.items() if not _is_ray_reserved(k) and v is not None}
         return data
 
     @field_validator("init", mode="before")
@@ -159,8 +160,9 @@ class TrainingHyperparams(BaseModel):
     def from_config(cls, config: Mapping[str, Any]) -> Self:
         """Validates a trial's config dict (as Ray Tune passes it) into hyperparameters.
 
-        Numpy scalars are converted to Python values and Ray's reserved ``__dunder__`` keys are
-        dropped; anything else that is unknown or out of range raises
+        Numpy scalars are converted to Python values; Ray's reserved ``__dunder__`` keys and
+        None values (conditional hyperparameters of a branch not taken) are dropped, so the
+        defaults apply; anything else that is unknown or out of range raises
         ``pydantic.ValidationError``.
 
         Args:
