@@ -225,3 +225,13 @@ def test_quickstart_best_trial_reaches_90_percent_test_accuracy(tmp_path) -> Non
     iterations = load_results(tmp_path / "quickstart").trials()["training_iteration"]
     assert summary["best"]["training_iteration"] == 30
     assert set(iterations) - {30} <= {3, 9, 27} and (iterations < 30).sum() >= 10
+
+
+def test_unreachable_cluster_address_exits_2_without_writing_results(tmp_path) -> None:
+    proc = tunefleet(
+        "run", "experiments/digits_grid.yaml", "--address", "127.0.0.1:1", "--storage", str(tmp_path)
+    )
+    assert proc.returncode == 2
+    assert "cannot reach a Ray cluster at --address 127.0.0.1:1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []

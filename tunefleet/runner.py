@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,19 @@ def _runtime_env(experiment: Experiment) -> dict[str, Any]:
     return {"py_modules": [str(ship)]} if ship else {}
 
 
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not minutes, when nothing listens at ``host:port`` (Ray retries for long)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise TunefleetError(
+            f"cannot reach a Ray cluster at --address {address}: {exc.strerror or exc}"
+        ) from None
+
+
 def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> bool:
     """Start (or connect to) Ray; returns True when this call started it and must shut it down."""
     import ray
@@ -83,7 +97,14 @@ def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> bool:
         return False
     common: dict[str, Any] = {"runtime_env": runtime_env or None, "log_to_driver": False}
     if address:
-        ray.init(address=address, **common)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, **common)
+        except ConnectionError as exc:
+            raise TunefleetError(
+                f"cannot connect to a Ray cluster at --address {address}: {exc} "
+                "(is it running, and is RAY_AUTH_MODE the same as the cluster's?)"
+            ) from None
     else:
         ray.init(
             num_cpus=os.cpu_count() or 1,
@@ -184,11 +205,11 @@ def run_experiment(
     storage_path = _resolve_storage(storage or experiment.settings.storage)
     run_name = _unused_name(storage_path, name or experiment.name)
     local_dir = None if "://" in storage_path else Path(storage_path) / run_name
-    if local_dir is not None:
-        save_experiment_file(experiment, local_dir, run_name)
 
     started = _init_ray(address, _runtime_env(experiment))
     try:
+        if local_dir is not None:
+            save_experiment_file(experiment, local_dir, run_name)
         console.print(
             f"tunefleet: {experiment.name}: {experiment.num_trials_hint()} of {experiment.trainable.ref}, "
             f"{experiment.search.algorithm} search, {experiment.scheduler.name} scheduler, "
