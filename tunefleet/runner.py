@@ -201,6 +201,10 @@ def run_experiment(
     # tunefleet prints its own progress (ProgressCallback); Ray's new-style output prints an
     # experiment banner even at verbose=0, the classic reporter honours it.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # With checkpoint.keep set, Ray snapshots the experiment state whenever a trial ends after
+    # checkpointing; for sweeps of short trials it warns about that on every trial. The
+    # snapshots are what keeps the directory resumable; the warning is noise here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     logging.getLogger("ray.tune").setLevel(logging.WARNING)
     storage_path = _resolve_storage(storage or experiment.settings.storage)
     run_name = _unused_name(storage_path, name or experiment.name)
@@ -215,8 +219,13 @@ def run_experiment(
             f"{experiment.search.algorithm} search, {experiment.scheduler.name} scheduler, "
             f"optimizing {experiment.metric} ({experiment.mode})",
             highlight=False,
+            soft_wrap=True,
         )
-        console.print(f"tunefleet: results in {local_dir or storage_path + '/' + run_name}", highlight=False)
+        console.print(
+            f"tunefleet: results in {local_dir or storage_path + '/' + run_name}",
+            highlight=False,
+            soft_wrap=True,
+        )
         tuner = build_tuner(experiment, storage_path, run_name, console)
         results = tuner.fit()
         return RunOutcome(
