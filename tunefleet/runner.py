@@ -20,6 +20,8 @@ from tunefleet.search.spaces import Constant
 
 __all__ = ["RunOutcome", "run_experiment"]
 
+logger = logging.getLogger(__name__)
+
 #: File in every experiment directory holding the experiment as it was run.
 EXPERIMENT_FILE = "tunefleet.yaml"
 
@@ -64,10 +66,19 @@ def _unused_name(storage: str, name: str) -> str:
     """``name``, or ``name-<timestamp>`` when a previous run already used it: never overwrite results."""
     if "://" in storage:
         return name
-    existing = Path(storage) / name
-    if not existing.exists() or not any(existing.iterdir()):
+
+    def free(candidate: str) -> bool:
+        existing = Path(storage) / candidate
+        return not existing.exists() or not any(existing.iterdir())
+
+    if free(name):
         return name
-    return f"{name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    stamped = f"{name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    candidate, counter = stamped, 1
+    while not free(candidate):
+        counter += 1
+        candidate = f"{stamped}-{counter}"
+    return candidate
 
 
 def _runtime_env(experiment: Experiment) -> dict[str, Any]:
@@ -94,6 +105,12 @@ def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> bool:
     import ray
 
     if ray.is_initialized():
+        if runtime_env:
+            logger.warning(
+                "Ray was already initialized by this process, so %s is not shipped to its workers; "
+                "it must be importable there (e.g. on PYTHONPATH)",
+                runtime_env["py_modules"][0],
+            )
         return False
     common: dict[str, Any] = {"runtime_env": runtime_env or None, "log_to_driver": False}
     if address:
