@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, USER_MODULE, tunefleet
 
 pytestmark = pytest.mark.slow
 
@@ -26,20 +24,6 @@ SMALL_SWEEP = [
     "space.steps_per_iteration=10",
     "checkpoint.frequency=2",
 ]
-
-
-def tunefleet(
-    *args: str, cwd: Path = REPO, timeout: float = 300, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the real command line in a fresh process (by default with its own embedded Ray)."""
-    return subprocess.run(
-        [sys.executable, "-m", "tunefleet.cli", *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": "", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -134,51 +118,11 @@ def test_analyze_of_a_non_experiment_directory_exits_2(tmp_path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-USER_MODULE = '''
-"""A user's own trainables, next to the experiment file, not installed anywhere."""
-from ray import tune
-
-from tunefleet.trainables.tasks import LinearRegression
-
-
-class MyRegression(LinearRegression):
-    """Subclassing a built-in is enough to get every tunefleet knob."""
-
-
-def score_fn(config):
-    if config["x"] > 0.9:
-        raise RuntimeError("deliberate failure for x > 0.9")
-    for i in range(3):
-        tune.report({"score": -(config["x"] - 0.3) ** 2})
-
-
-score_fn.reported_metrics = {"score"}
-'''
-
-
-def test_user_module_next_to_the_experiment_runs_on_ray_workers(tmp_path) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "my_models.py").write_text(USER_MODULE)
-    (project / "exp.yaml").write_text(
-        textwrap.dedent(
-            """\
-            trainable: my_models:MyRegression
-            metric: val_loss
-            mode: min
-            num_samples: 2
-            max_iterations: 2
-            search: {algorithm: random, seed: 1}
-            space:
-              lr: {loguniform: [1.0e-3, 1.0e-1]}
-              steps_per_iteration: 5
-            """
-        )
-    )
+def test_user_module_next_to_the_experiment_runs_on_ray_workers(user_project, tmp_path) -> None:
     # Run from elsewhere: the module is found next to the YAML and shipped to the workers.
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = tunefleet("run", str(project / "exp.yaml"), "--storage", str(tmp_path / "r"), cwd=elsewhere)
+    proc = tunefleet("run", str(user_project), "--storage", str(tmp_path / "r"), cwd=elsewhere)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(tunefleet("analyze", str(tmp_path / "r" / "exp"), "--format", "json").stdout)
     assert summary["num_trials"] == 2 and summary["num_errors"] == 0

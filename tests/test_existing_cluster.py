@@ -8,14 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.test_cli_run import USER_MODULE, tunefleet
+from tests.conftest import tunefleet
 
 pytestmark = pytest.mark.slow
 
@@ -71,28 +70,15 @@ def ray_head(tmp_path_factory) -> Iterator[tuple[str, Path]]:
             head.wait()
 
 
-def test_sweep_runs_on_an_existing_cluster_with_a_shipped_user_module(ray_head, tmp_path) -> None:
+def test_sweep_runs_on_an_existing_cluster_with_a_shipped_user_module(
+    ray_head, user_project, tmp_path
+) -> None:
     address, head_temp_dir = ray_head
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "my_models.py").write_text(USER_MODULE)
-    (project / "exp.yaml").write_text(
-        textwrap.dedent(
-            """\
-            trainable: my_models:MyRegression
-            metric: val_loss
-            mode: min
-            num_samples: 2
-            max_iterations: 2
-            space: {lr: {loguniform: [1.0e-3, 1.0e-1]}, steps_per_iteration: 5}
-            """
-        )
-    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     proc = tunefleet(
         "run",
-        str(project / "exp.yaml"),
+        str(user_project),
         "--address",
         address,
         "--storage",
