@@ -13,8 +13,9 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from tunefleet.cluster.capacity import ClusterCapacity, unschedulable_reason
 from tunefleet.config import Experiment
-from tunefleet.errors import TunefleetError
+from tunefleet.errors import ConfigError, TunefleetError
 from tunefleet.search import build_search
 from tunefleet.search.spaces import Constant
 
@@ -132,6 +133,70 @@ def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> bool:
     return True
 
 
+def _autoscaler_adds_nodes() -> bool:
+    """Whether a Ray autoscaler v1 with real node types runs (``ray up``, fake_multinode...).
+
+    Every head runs an autoscaler; without an autoscaling config it is a read-only one whose node
+    types are named ``node_<node id>``. Its status is the only place v1 tells a driver about it.
+    """
+    import json
+
+    from ray._private import ray_constants
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    try:
+        status = json.loads(_internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS) or "{}")
+    except Exception:  # the status is best effort: an unreadable one says nothing
+        return False
+    mapping = (status.get("autoscaler_report") or {}).get("node_type_mapping") or {}
+    return any(node_type != f"node_{node_id}" for node_id, node_type in mapping.items())
+
+
+def cluster_capacity() -> ClusterCapacity:
+    """What the connected Ray cluster has: live nodes, and the node types its autoscaler can add."""
+    import ray
+    from ray._private.state import state
+
+    def cpu_gpu(resources: dict[str, Any]) -> dict[str, float]:
+        return {k: float(resources[k]) for k in ("CPU", "GPU") if resources.get(k)}
+
+    nodes = [cpu_gpu(node["Resources"]) for node in ray.nodes() if node["Alive"]]
+    node_types: dict[str, dict[str, float]] = {}
+    try:
+        config = state.get_cluster_config()  # autoscaler v2 and KubeRay report their node groups
+    except Exception:
+        config = None
+    for group in config.node_group_configs if config is not None else []:
+        if group.max_count != 0:
+            node_types[group.name] = cpu_gpu(dict(group.resources))
+    return ClusterCapacity(nodes, node_types, autoscaling=bool(node_types) or _autoscaler_adds_nodes())
+
+
+def check_trials_fit(experiment: Experiment, capacity: ClusterCapacity) -> None:
+    """Fail now, not after hours of PENDING, when no node the cluster has or can add fits a trial.
+
+    Raises:
+        ConfigError: on the experiment's ``resources`` key, saying what the nodes have.
+    """
+    resources = experiment.settings.resources
+    reason = unschedulable_reason(resources.bundles(), resources.placement, capacity)
+    if reason:
+        raise ConfigError.single(
+            experiment.source, "resources", f"{reason}; ask for less, or run on a cluster with such a node"
+        )
+
+
+def _trial_resources(experiment: Experiment) -> Any:
+    from ray import tune
+
+    resources = experiment.settings.resources
+    if resources.workers is None:
+        return {"cpu": resources.cpu, "gpu": resources.gpu}
+    # The trainable's own tasks and actors land in the trial's placement group (Tune captures
+    # child tasks), so the workers it starts get the bundles after the first.
+    return tune.PlacementGroupFactory(resources.bundles(), strategy=resources.placement)
+
+
 def build_tuner(experiment: Experiment, storage: str, name: str, console: Console) -> Any:
     """Assemble the ``ray.tune.Tuner`` for a validated experiment."""
     from ray import tune
@@ -151,9 +216,7 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
         checkpoint_frequency=checkpoint.frequency if is_class else 0,
         checkpoint_at_end=checkpoint.at_end if is_class else None,
     )
-    trainable = tune.with_resources(
-        experiment.trainable.obj, {"cpu": settings.resources.cpu, "gpu": settings.resources.gpu}
-    )
+    trainable = tune.with_resources(experiment.trainable.obj, _trial_resources(experiment))
     return tune.Tuner(
         trainable,
         param_space=param_space,
@@ -229,6 +292,7 @@ def run_experiment(
 
     started = _init_ray(address, _runtime_env(experiment))
     try:
+        check_trials_fit(experiment, cluster_capacity())
         if local_dir is not None:
             save_experiment_file(experiment, local_dir, run_name)
         console.print(

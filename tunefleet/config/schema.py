@@ -39,18 +39,49 @@ class SearchSettings(_Strict):
     )
 
 
+def _whole_or_fraction(value: float) -> float:
+    if value > 1 and not float(value).is_integer():
+        raise ValueError("a trial can use a fraction of one GPU or a whole number of GPUs")
+    return value
+
+
+class WorkerResources(_Strict):
+    """``resources.workers:``: processes a trainable starts itself, one placement-group bundle each."""
+
+    count: int = Field(ge=1, description="How many workers the trainable starts.")
+    cpu: float = Field(1, gt=0, description="CPUs per worker.")
+    gpu: float = Field(0, ge=0, description="GPUs per worker (a fraction < 1 shares a GPU).")
+
+    _gpu = field_validator("gpu")(_whole_or_fraction)
+
+
 class ResourceSettings(_Strict):
     """``resources:``: what one trial reserves on the cluster."""
 
     cpu: float = Field(1, gt=0, description="CPUs per trial (torch threads follow it).")
     gpu: float = Field(0, ge=0, description="GPUs per trial; a fraction < 1 shares a GPU between trials.")
+    workers: WorkerResources | None = Field(
+        None, description="Extra bundles for workers the trainable starts (Ray tasks/actors of its own)."
+    )
+    placement: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK", description="How the trial's bundles are placed on nodes (Ray placement strategies)."
+    )
 
-    @field_validator("gpu")
-    @classmethod
-    def _whole_or_fraction(cls, value: float) -> float:
-        if value > 1 and not float(value).is_integer():
-            raise ValueError("a trial can use a fraction of one GPU or a whole number of GPUs")
-        return value
+    _gpu = field_validator("gpu")(_whole_or_fraction)
+
+    def bundles(self) -> list[dict[str, float]]:
+        """The trial's placement group: its own bundle first, then one per worker (zeros left out).
+
+        Example:
+            >>> ResourceSettings(cpu=1, workers={"count": 2, "gpu": 0.5}).bundles()
+            [{'CPU': 1.0}, {'CPU': 1.0, 'GPU': 0.5}, {'CPU': 1.0, 'GPU': 0.5}]
+        """
+
+        def bundle(cpu: float, gpu: float) -> dict[str, float]:
+            return {k: float(v) for k, v in (("CPU", cpu), ("GPU", gpu)) if v}
+
+        workers = [bundle(self.workers.cpu, self.workers.gpu)] * self.workers.count if self.workers else []
+        return [bundle(self.cpu, self.gpu), *workers]
 
 
 class CheckpointSettings(_Strict):
