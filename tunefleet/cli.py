@@ -73,8 +73,18 @@ def validate(experiment: str, overrides: tuple[str, ...]) -> None:
 @main.command()
 @click.argument("experiment", type=click.Path(dir_okay=False, path_type=str))
 @_set_option
-@click.option("--address", help="Existing Ray cluster ('auto', 'ray://host:10001'); default: a local Ray.")
-@click.option("--storage", help="Directory (or s3://, gs://) for results; default: the file's 'storage'.")
+@click.option(
+    "--address",
+    envvar="RAY_ADDRESS",
+    help="Existing Ray cluster ('auto', 'ray://host:10001'; env RAY_ADDRESS, set inside `ray job submit`); "
+    "default: a local Ray.",
+)
+@click.option(
+    "--storage",
+    envvar="TUNEFLEET_STORAGE",
+    help="Directory (or s3://, gs://) for results (env TUNEFLEET_STORAGE, set by the cluster files); "
+    "default: the file's 'storage'.",
+)
 @click.option("--name", help="Experiment directory name; default: the file's 'name' or its file name.")
 @click.option("--top", default=5, show_default=True, help="Trials shown in the final table.")
 @_user_errors_exit_2
@@ -108,6 +118,25 @@ def run(
     if outcome.num_errors:
         _err.print(f"[red]{outcome.num_errors} of {outcome.num_trials} trials failed[/red]")
         sys.exit(EXIT_RUN_FAILED)
+
+
+@main.group()
+def cluster() -> None:
+    """Ray cluster files (cluster launcher YAMLs, KubeRay manifests)."""
+
+
+@cluster.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
+@_user_errors_exit_2
+def cluster_validate(files: tuple[str, ...]) -> None:
+    """Check cluster files offline, as `ray up` would, plus tunefleet's checks (no cloud access)."""
+    from tunefleet.cluster import validate_cluster_file
+
+    for path in files:
+        report = validate_cluster_file(path)
+        click.echo(f"{path}: ok: {report.description}")
+        for warning in report.warnings:
+            _err.print(f"[yellow]warning:[/yellow] {path}: {warning}", highlight=False, soft_wrap=True)
 
 
 @main.command()

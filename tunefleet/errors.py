@@ -42,14 +42,14 @@ class ConfigError(TunefleetError):
           - num_samples: expected an integer >= 1, got 0
     """
 
-    def __init__(self, source: str | Path, problems: list[Problem]) -> None:
+    def __init__(self, source: str | Path, problems: list[Problem], kind: str = "experiment") -> None:
         self.source = str(source)
         self.problems = list(problems)
-        lines = [f"{self.source}: invalid experiment"]
+        lines = [f"{self.source}: invalid {kind}"]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
     @classmethod
-    def single(cls, source: str | Path, key: str, message: str) -> ConfigError:
+    def single(cls, source: str | Path, key: str, message: str, kind: str = "experiment") -> ConfigError:
         """An error with one problem."""
-        return cls(source, [Problem(key, message)])
+        return cls(source, [Problem(key, message)], kind)
