@@ -3,71 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import tunefleet
+from tests.ray_nodes import start_head
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def ray_head(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """A real head node (`ray start --head --block`) on 127.0.0.1, stopped by its PID."""
-    port = free_port()
     temp_dir = tmp_path_factory.mktemp("ray-head")
-    ray = Path(sys.executable).with_name("ray")
-    head = subprocess.Popen(
-        [
-            str(ray),
-            "start",
-            "--head",
-            "--block",
-            f"--port={port}",
-            "--node-ip-address=127.0.0.1",
-            "--num-cpus=2",
-            "--include-dashboard=false",
-            "--disable-usage-stats",
-            f"--temp-dir={temp_dir}",
-        ],
-        env={**os.environ, "RAY_AUTH_MODE": "token"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: stopped as a whole, nothing else touched
-    )
-    address = f"127.0.0.1:{port}"
+    head, address = start_head(temp_dir, "--num-cpus=2", "--include-dashboard=false")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert head.poll() is None, "ray start --head exited"
-            time.sleep(0.5)
-        else:
-            pytest.fail("the Ray head did not come up within 60 s")
         yield address, temp_dir
     finally:
-        os.killpg(head.pid, signal.SIGTERM)  # --block stops every process it started
-        try:
-            head.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
+        head.stop()
 
 
 def test_sweep_runs_on_an_existing_cluster_with_a_shipped_user_module(
