@@ -7,16 +7,35 @@ every Ray process of the machine).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 RAY = Path(sys.executable).with_name("ray")
+
+
+@contextlib.contextmanager
+def short_temp_dir() -> Iterator[Path]:
+    """A fresh directory directly in /tmp, removed afterwards.
+
+    Ray puts its Unix sockets under ``--temp-dir``; a socket path may not exceed 107 bytes, which
+    pytest's ``tmp_path`` (``/tmp/pytest-of-USER/pytest-N/name0/...``) plus Ray's session name do.
+    """
+    path = Path(tempfile.mkdtemp(prefix="tf-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -41,11 +60,12 @@ class RayNode:
         """SIGTERM the node's process group (``--block`` stops what it started), SIGKILL if it lingers."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
+        # Stragglers of the group (the dashboard's forkserver outlives `ray start`): kill them too.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        self.process.wait()
 
     def log(self) -> str:
         """The end of what ``ray start`` printed."""
@@ -87,12 +107,15 @@ def wait_for_port(port: int, node: RayNode, timeout: float = 90) -> None:
     raise TimeoutError(f"nothing listens on port {port} after {timeout:.0f} s:\n{node.log()}")
 
 
-def start_head(temp_dir: Path, *args: str, env: dict[str, str] | None = None) -> tuple[RayNode, str]:
-    """Start a head node on a free port; returns it and its address once the GCS listens."""
-    port = free_port()
+def start_head(
+    temp_dir: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
+) -> tuple[RayNode, str]:
+    """Start a head node (on a free port by default); returns it and its address once it is up."""
+    port = port or free_port()
     head = start_node(temp_dir, "--head", f"--port={port}", *args, env=env)
     try:
         wait_for_port(port, head)
+        wait_for_output(head, "Ray runtime started")  # the head node itself is registered, not just the GCS
     except Exception:
         head.stop()
         raise

@@ -9,20 +9,20 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tunefleet
-from tests.ray_nodes import start_head
+from tests.ray_nodes import short_temp_dir, start_head
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def ray_head(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+def ray_head() -> Iterator[tuple[str, Path]]:
     """A real head node (`ray start --head --block`) on 127.0.0.1, stopped by its PID."""
-    temp_dir = tmp_path_factory.mktemp("ray-head")
-    head, address = start_head(temp_dir, "--num-cpus=2", "--include-dashboard=false")
-    try:
-        yield address, temp_dir
-    finally:
-        head.stop()
+    with short_temp_dir() as temp_dir:
+        head, address = start_head(temp_dir, "--num-cpus=2", "--include-dashboard=false")
+        try:
+            yield address, temp_dir
+        finally:
+            head.stop()
 
 
 def test_sweep_runs_on_an_existing_cluster_with_a_shipped_user_module(

@@ -134,10 +134,11 @@ def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> bool:
 
 
 def _autoscaler_adds_nodes() -> bool:
-    """Whether a Ray autoscaler v1 with real node types runs (``ray up``, fake_multinode...).
+    """Whether a Ray autoscaler v1 with real node types may run (``ray up``, fake_multinode...).
 
     Every head runs an autoscaler; without an autoscaling config it is a read-only one whose node
-    types are named ``node_<node id>``. Its status is the only place v1 tells a driver about it.
+    types are named ``node_<node id>``. Its status is the only place v1 tells a driver about it;
+    before its first update there is no status, and then we cannot tell: assume it may.
     """
     import json
 
@@ -145,15 +146,22 @@ def _autoscaler_adds_nodes() -> bool:
     from ray.experimental.internal_kv import _internal_kv_get
 
     try:
-        status = json.loads(_internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS) or "{}")
+        raw = _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS)
+        status = json.loads(raw) if raw else None
     except Exception:  # the status is best effort: an unreadable one says nothing
-        return False
+        status = None
+    if status is None:
+        return True
     mapping = (status.get("autoscaler_report") or {}).get("node_type_mapping") or {}
     return any(node_type != f"node_{node_id}" for node_id, node_type in mapping.items())
 
 
-def cluster_capacity() -> ClusterCapacity:
-    """What the connected Ray cluster has: live nodes, and the node types its autoscaler can add."""
+def cluster_capacity(may_autoscale: bool = True) -> ClusterCapacity:
+    """What the connected Ray cluster has: live nodes, and the node types its autoscaler can add.
+
+    Args:
+        may_autoscale: False for the embedded Ray tunefleet started itself (it never grows).
+    """
     import ray
     from ray._private.state import state
 
@@ -169,7 +177,8 @@ def cluster_capacity() -> ClusterCapacity:
     for group in config.node_group_configs if config is not None else []:
         if group.max_count != 0:
             node_types[group.name] = cpu_gpu(dict(group.resources))
-    return ClusterCapacity(nodes, node_types, autoscaling=bool(node_types) or _autoscaler_adds_nodes())
+    autoscaling = may_autoscale and (bool(node_types) or _autoscaler_adds_nodes())
+    return ClusterCapacity(nodes, node_types, autoscaling)
 
 
 def check_trials_fit(experiment: Experiment, capacity: ClusterCapacity) -> None:
@@ -292,7 +301,7 @@ def run_experiment(
 
     started = _init_ray(address, _runtime_env(experiment))
     try:
-        check_trials_fit(experiment, cluster_capacity())
+        check_trials_fit(experiment, cluster_capacity(may_autoscale=address is not None))
         if local_dir is not None:
             save_experiment_file(experiment, local_dir, run_name)
         console.print(

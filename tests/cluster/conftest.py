@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ray_nodes import RayNode, free_port, start_head, start_node, wait_for_output
+from tests.ray_nodes import RayNode, free_port, short_temp_dir, start_head, start_node, wait_for_output
 
 #: A user's trainable that says where it ran: the built-in regression task plus its node, the GPUs
 #: Ray assigned and the torch device it picked. It raises once at iteration 2 while a marker file
@@ -60,9 +61,13 @@ class TwoNodeCluster:
 
 
 @pytest.fixture(scope="package")
-def two_node_cluster(tmp_path_factory) -> Iterator[TwoNodeCluster]:
+def two_node_cluster() -> Iterator[TwoNodeCluster]:
     """`ray start --head` (1 CPU) + `ray start --address` (1 CPU, 1 fake GPU), separate processes and temp dirs."""
-    root = tmp_path_factory.mktemp("cluster")
+    with short_temp_dir() as root:
+        yield from _two_node_cluster(root)
+
+
+def _two_node_cluster(root: Path) -> Iterator[TwoNodeCluster]:
     dashboard_port = free_port()
     head, address = start_head(
         root / "head",
@@ -117,3 +122,13 @@ def where_project(tmp_path: Path):
         return path
 
     return write
+
+
+def reported_rows(experiment_dir: Path) -> list[dict]:
+    """Every result every trial reported, read from the experiment directory in storage."""
+    return [
+        json.loads(line)
+        for result in experiment_dir.glob("*/result.json")
+        for line in result.read_text().splitlines()
+        if line.strip()
+    ]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.conftest import reported_rows
 from tests.conftest import tunefleet
 from tests.ray_nodes import node_env
 
@@ -33,14 +34,9 @@ print(json.dumps([{"error": r.error is not None, **{k: r.metrics.get(k) for k in
 """
 
 
-def _history(experiment_dir: Path) -> list[dict]:
-    rows = []
-    for result_file in experiment_dir.glob("*/result.json"):
-        rows += [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
-    return rows
-
-
-def test_gpu_trials_run_on_the_gpu_node_store_checkpoints_and_restore(two_node_cluster, where_project, tmp_path):
+def test_gpu_trials_run_on_the_gpu_node_store_checkpoints_and_restore(
+    two_node_cluster, where_project, tmp_path
+):
     marker = tmp_path / "interrupt"
     marker.touch()
     experiment = where_project(
@@ -56,7 +52,7 @@ def test_gpu_trials_run_on_the_gpu_node_store_checkpoints_and_restore(two_node_c
     # Both trials stop on purpose at iteration 2, after checkpointing iteration 1 on the GPU node.
     assert proc.returncode == 1, proc.stderr[-3000:]
     run_dir = storage / "exp"
-    rows = _history(run_dir)
+    rows = reported_rows(run_dir)
     assert rows, proc.stderr[-3000:]
     assert {r["node_id"] for r in rows} == {two_node_cluster.gpu_node_id}
     assert {r["gpu_ids"] for r in rows} == {"0"}  # Ray assigned the fake GPU ...
@@ -85,7 +81,13 @@ def test_gpu_trials_run_on_the_gpu_node_store_checkpoints_and_restore(two_node_c
 def test_a_trial_larger_than_every_node_fails_before_anything_runs(two_node_cluster, where_project, tmp_path):
     experiment = where_project("resources: {cpu: 1, gpu: 2}\n")
     proc = tunefleet(
-        "run", str(experiment), "--address", two_node_cluster.address, "--storage", str(tmp_path / "r"), env=AUTH
+        "run",
+        str(experiment),
+        "--address",
+        two_node_cluster.address,
+        "--storage",
+        str(tmp_path / "r"),
+        env=AUTH,
     )
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert (
@@ -109,8 +111,7 @@ def test_ray_job_submit_runs_the_sweep_on_the_cluster(two_node_cluster, where_pr
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "succeeded" in proc.stdout
-    rows = _history(storage / "exp")
+    rows = reported_rows(storage / "exp")
     assert len({r["trial_id"] for r in rows}) == 2
     # RAY_ADDRESS, set by the job, made tunefleet use the cluster rather than a Ray of its own.
     assert {r["node_id"] for r in rows} == {two_node_cluster.gpu_node_id}
-

@@ -61,7 +61,9 @@ def _half_gpu(c: dict[str, Any]) -> None:
 
 
 def _no_storage(c: dict[str, Any]) -> None:
-    c["head_start_ray_commands"] = [s.replace("TUNEFLEET_STORAGE=s3://YOUR-BUCKET/tunefleet", "") for s in c["head_start_ray_commands"]]
+    c["head_start_ray_commands"] = [
+        s.replace("TUNEFLEET_STORAGE=s3://YOUR-BUCKET/tunefleet", "") for s in c["head_start_ray_commands"]
+    ]
 
 
 def _open_dashboard(c: dict[str, Any]) -> None:
@@ -106,7 +108,10 @@ BROKEN = {
         "provider.security_group.IpPermissions.0: opens ports 8265-8265 to the whole internet",
     ),
     "another Ray": (_aws(_old_ray), "docker.image: image runs Ray 2.9.0, but tunefleet runs Ray 2.60.0"),
-    "node types on prem": (_onprem(_onprem_node_types), "available_node_types: not allowed with provider type local"),
+    "node types on prem": (
+        _onprem(_onprem_node_types),
+        "available_node_types: not allowed with provider type local",
+    ),
     "on-prem dashboard on every interface": (
         _onprem(_onprem_public_dashboard),
         "head_start_ray_commands: --dashboard-host=0.0.0.0 serves the dashboard",
@@ -152,7 +157,9 @@ def test_kuberay_gpu_limits_must_be_whole_and_match_requests(tmp_path: Path) -> 
 
 def test_a_rayjob_must_run_tunefleet_on_a_cluster(tmp_path: Path) -> None:
     path = tmp_path / "job.yaml"
-    path.write_text("apiVersion: ray.io/v1\nkind: RayJob\nmetadata: {name: j}\nspec: {entrypoint: python train.py}\n")
+    path.write_text(
+        "apiVersion: ray.io/v1\nkind: RayJob\nmetadata: {name: j}\nspec: {entrypoint: python train.py}\n"
+    )
     with pytest.raises(ConfigError) as caught:
         validate_cluster_file(path)
     assert str(caught.value).splitlines()[1:] == [

@@ -63,7 +63,9 @@ def _describe(resources: Resources) -> str:
     return ", ".join(f"{amount:g} {name}" for name, amount in sorted(resources.items())) or "nothing"
 
 
-def unschedulable_reason(bundles: Sequence[Resources], strategy: str, capacity: ClusterCapacity) -> str | None:
+def unschedulable_reason(
+    bundles: Sequence[Resources], strategy: str, capacity: ClusterCapacity
+) -> str | None:
     """Why a trial asking for ``bundles`` can never start on the cluster; None when it can (or may).
 
     Args:
@@ -83,10 +85,10 @@ def unschedulable_reason(bundles: Sequence[Resources], strategy: str, capacity: 
         return None  # the autoscaler can add a node it fits on
     if capacity.autoscaling and not capacity.node_types:
         return None  # node types unknown: let the autoscaler decide
-    need = _describe(_total(bundles)) if len(bundles) == 1 else " + ".join(
-        f"[{_describe(b)}]" for b in bundles
+    need = (
+        _describe(_total(bundles)) if len(bundles) == 1 else " + ".join(f"[{_describe(b)}]" for b in bundles)
     )
-    where = "; ".join(_describe(node) for node in capacity.nodes) or "none"
+    where = "; ".join(sorted(_describe(node) for node in capacity.nodes)) or "none"
     message = f"a trial needs {need}"
     if len(bundles) > 1:
         message += f" ({strategy})"

@@ -24,7 +24,7 @@ def _containers(group: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _env(container: dict[str, Any]) -> dict[str, Any]:
-    return {e.get("name"): e.get("value") for e in container.get("env") or [] if isinstance(e, dict)}
+    return {str(e.get("name")): e.get("value") for e in container.get("env") or [] if isinstance(e, dict)}
 
 
 def _group_problems(group: dict[str, Any], key: str) -> list[Problem]:
@@ -104,7 +104,9 @@ def _cluster_problems(spec: Any, key: str) -> tuple[list[Problem], list[Problem]
             )
         )
     if (spec.get("authOptions") or {}).get("mode") != "token":
-        warnings.append(Problem(f"{key}.authOptions.mode", "set to token (KubeRay >= 1.5.1) to require Ray's token"))
+        warnings.append(
+            Problem(f"{key}.authOptions.mode", "set to token (KubeRay >= 1.5.1) to require Ray's token")
+        )
     return errors, warnings
 
 
@@ -115,7 +117,11 @@ def _job_problems(spec: Any) -> tuple[list[Problem], list[Problem]]:
     warnings: list[Problem] = []
     entrypoint = spec.get("entrypoint")
     if not isinstance(entrypoint, str) or "tunefleet run" not in entrypoint:
-        errors.append(Problem("spec.entrypoint", f"expected a `tunefleet run EXPERIMENT ...` command, got {entrypoint!r}"))
+        errors.append(
+            Problem(
+                "spec.entrypoint", f"expected a `tunefleet run EXPERIMENT ...` command, got {entrypoint!r}"
+            )
+        )
     if "rayClusterSpec" in spec:
         cluster_errors, warnings = _cluster_problems(spec["rayClusterSpec"], "spec.rayClusterSpec")
         errors += cluster_errors

@@ -46,7 +46,8 @@ def ray_version_problems(image: str, key: str) -> list[Problem]:
         return []  # a custom image: its Ray version is its owner's business
     repo, tag = match.groups()
     if repo == "ray-ml":
-        return [Problem(key, f"the rayproject/ray-ml images are discontinued; use rayproject/ray:{ray.__version__}-py311-gpu")]
+        replacement = f"rayproject/ray:{ray.__version__}-py311-gpu"
+        return [Problem(key, f"the rayproject/ray-ml images are discontinued; use {replacement}")]
     version = tag.split("-")[0]
     if version != ray.__version__:
         return [
@@ -156,7 +157,9 @@ def _gpu_problems(config: dict[str, Any]) -> list[Problem]:
         gpus = _flag(_commands(config, key), "--num-gpus")
         if gpus is not None and not _is_whole(gpus):
             problems.append(
-                Problem(key, f"--num-gpus={gpus}: a node has whole GPUs; share them with resources.gpu per trial")
+                Problem(
+                    key, f"--num-gpus={gpus}: a node has whole GPUs; share them with resources.gpu per trial"
+                )
             )
     return problems
 
@@ -171,7 +174,7 @@ def _is_whole(text: str) -> bool:
 def _head_problems(config: dict[str, Any]) -> list[Problem]:
     if not _has_workers(config):
         return []  # a single-node cluster: the head is where trials run
-    head = config.get("head_node_type")
+    head = str(config.get("head_node_type") or "")
     declared = (_node_types(config).get(head) or {}).get("resources") or {}
     if "CPU" in declared:
         if declared["CPU"] == 0:
@@ -226,7 +229,8 @@ def _rules(config: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _exposure_problems(config: dict[str, Any]) -> tuple[list[Problem], list[Problem]]:
-    errors, warnings = [], []
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
     for index, rule in _rules(config):
         cidrs = [r.get("CidrIp") for r in rule.get("IpRanges") or []]
         cidrs += [r.get("CidrIpv6") for r in rule.get("Ipv6Ranges") or []]
