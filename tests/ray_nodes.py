@@ -57,11 +57,11 @@ class RayNode:
     temp_dir: Path
 
     def stop(self) -> None:
-        """SIGTERM the node's process group (``--block`` stops what it started), SIGKILL if it lingers."""
+        """SIGTERM the node's process group (``--block`` stops what it started), SIGKILL what lingers."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=60)
+            self.process.wait(timeout=10)  # a test cluster has nothing to save: do not wait long
         # Stragglers of the group (the dashboard's forkserver outlives `ray start`): kill them too.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
