@@ -301,7 +301,8 @@ def run_experiment(
 
     started = _init_ray(address, _runtime_env(experiment))
     try:
-        check_trials_fit(experiment, cluster_capacity(may_autoscale=address is not None))
+        # Only an embedded Ray tunefleet started itself is known never to grow.
+        check_trials_fit(experiment, cluster_capacity(may_autoscale=address is not None or not started))
         if local_dir is not None:
             save_experiment_file(experiment, local_dir, run_name)
         console.print(
