@@ -26,7 +26,14 @@ from ray.tune import Callback
 
 from tunefleet.errors import TunefleetError
 
-__all__ = ["TimeBudget", "check_resumable", "latest_run", "resume_command", "unfinished_trials"]
+__all__ = [
+    "TimeBudget",
+    "check_resumable",
+    "latest_run",
+    "resume_command",
+    "saved_trials",
+    "unfinished_trials",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +54,32 @@ def resume_command(directory: str | Path, address: str | None = None) -> str:
     return command + (f" --address {shlex.quote(address)}" if address else "")
 
 
-def unfinished_trials(expected: int, terminated: int, errored: int) -> int:
-    """Trials of a sweep of ``expected`` trials that neither finished nor failed."""
-    return max(0, expected - terminated - errored)
+def saved_trials(directory: Path) -> dict[str, tuple[str, int]]:
+    """``trial_id -> (status, last reported training_iteration)`` in the newest snapshot.
+
+    What a resume will start from. Empty when there is no readable snapshot.
+    """
+    states = sorted(directory.glob("experiment_state-*.json"))
+    try:
+        state = json.loads(states[-1].read_bytes()) if states else {}
+    except (OSError, ValueError):
+        return {}
+    trials = {}
+    for trial_json, metadata_json in state.get("trial_data", []):
+        trial, metadata = json.loads(trial_json), json.loads(metadata_json)
+        iteration = (metadata.get("last_result") or {}).get("training_iteration", 0)
+        trials[str(trial["trial_id"])] = (str(trial["status"]), int(iteration))
+    return trials
+
+
+def unfinished_trials(directory: Path, expected: int) -> int:
+    """Trials of a sweep of ``expected`` trials that its snapshot has neither finished nor failed.
+
+    After Ctrl-C Ray stops the running trials and reports them TERMINATED, but only after its
+    final snapshot, which keeps them RUNNING: the snapshot is what a resume continues.
+    """
+    done = sum(status in ("TERMINATED", "ERROR") for status, _ in saved_trials(directory).values())
+    return max(0, expected - done)
 
 
 def latest_run(storage: str | Path, name: str) -> Path:
@@ -153,7 +183,8 @@ class TimeBudget(Callback):
     Ray Tune's ``TuneConfig.time_budget_s`` would mark every running trial TERMINATED, so a
     resume would never finish them. This sends the driver SIGUSR1 instead, which Ray Tune
     handles like Ctrl-C: a final snapshot, running trials left resumable. The budget counts
-    from the start of each ``run`` or ``resume``.
+    from the first result of each ``run`` or ``resume`` (starting Ray and the trials'
+    processes is not counted), so every resume makes progress.
 
     Args:
         seconds: The budget.
@@ -165,8 +196,14 @@ class TimeBudget(Callback):
         self._stopping = False
 
     def setup(self, *args: Any, **info: Any) -> None:
-        self._deadline = time.monotonic() + self.seconds
+        self._deadline = None
         self._stopping = False
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any
+    ) -> None:
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self.seconds
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         if self._stopping or self._deadline is None or time.monotonic() < self._deadline:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from tunefleet.config import Experiment
+from tunefleet.config import Experiment, ExperimentFile
 from tunefleet.divergence import StopDiverged
 from tunefleet.errors import TunefleetError
 from tunefleet.resume import TimeBudget, check_resumable, latest_run, resume_command, unfinished_trials
@@ -349,18 +349,17 @@ def load_saved_experiment(directory: Path) -> Experiment:
     return load_experiment(saved, search_dirs=origin)
 
 
-def _comparable(raw: dict[str, Any]) -> dict[str, Any]:
-    # Keys a resume may differ in: where it runs, and what it does with errored trials.
-    data = {k: v for k, v in raw.items() if k not in ("name", "storage")}
-    if isinstance(data.get("failure"), dict):
-        data["failure"] = {k: v for k, v in data["failure"].items() if k != "errored_on_resume"}
+def _comparable(settings: ExperimentFile) -> dict[str, Any]:
+    # Everything but what a resume may change: where it runs, and what it does with errored trials.
+    data = settings.model_dump(exclude={"name", "storage"})
+    data["failure"].pop("errored_on_resume")
     return data
 
 
 def _check_same_settings(experiment: Experiment, directory: Path) -> None:
     """A sweep resumes with the settings it started with: refuse an edited experiment file."""
-    saved = yaml.safe_load((directory / EXPERIMENT_FILE).read_text(encoding="utf-8")) or {}
-    before, now = _comparable(saved), _comparable(experiment.raw)
+    saved = yaml.safe_load((directory / EXPERIMENT_FILE).read_text(encoding="utf-8"))
+    before, now = _comparable(ExperimentFile.model_validate(saved)), _comparable(experiment.settings)
     changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
     if changed:
         raise TunefleetError(
@@ -415,9 +414,7 @@ def _launch(
             path=Path(results.experiment_path) if local_dir is None else local_dir,
             num_trials=len(results),
             num_errors=len(results.errors),
-            num_unfinished=unfinished_trials(
-                experiment.num_trials, results.num_terminated, results.num_errors
-            ),
+            num_unfinished=0 if local_dir is None else unfinished_trials(local_dir, experiment.num_trials),
         )
     finally:
         if started:

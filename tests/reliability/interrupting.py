@@ -6,7 +6,6 @@ Shared by ``test_kill_and_resume.py`` and the longer randomized loop in ``kill_l
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 from tests.reliability.conftest import executed
+from tunefleet.resume import saved_trials
 
 #: Ray snapshots the sweep every second instead of every ~10 s, so that a sweep of a few seconds
 #: has several snapshots for a kill to land between.
@@ -92,19 +92,9 @@ class Snapshot:
 def read_snapshot(experiment_dir: Path, log: Path) -> Snapshot:
     """The trials' statuses and last results in the newest ``experiment_state-*.json``."""
     snapshot = Snapshot(mark=len(executed(log)))
-    states = sorted(experiment_dir.glob("experiment_state-*.json"))
-    if not states:
-        return snapshot
-    try:
-        state = json.loads(states[-1].read_text())
-    except ValueError:  # cut short by the kill: tunefleet resume falls back (tested separately)
-        return snapshot
-    for trial_json, metadata_json in state["trial_data"]:
-        trial, metadata = json.loads(trial_json), json.loads(metadata_json)
-        snapshot.status[trial["trial_id"]] = trial["status"]
-        snapshot.iteration[trial["trial_id"]] = int(
-            (metadata["last_result"] or {}).get("training_iteration", 0)
-        )
+    for trial_id, (status, iteration) in saved_trials(experiment_dir).items():
+        snapshot.status[trial_id] = status
+        snapshot.iteration[trial_id] = iteration
     return snapshot
 
 
