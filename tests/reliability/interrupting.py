@@ -16,12 +16,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import REPO
-from tests.reliability.conftest import executed
+from tests.reliability.conftest import counter_experiment, executed
 from tunefleet.resume import saved_trials
 
 #: Ray snapshots the sweep every second instead of every ~10 s, so that a sweep of a few seconds
 #: has several snapshots for a kill to land between.
 SNAPSHOT_ENV = {"TUNE_GLOBAL_CHECKPOINT_S": "1"}
+
+
+def hyperopt_sweep(directory: Path, num_samples: int, iterations: int, seed: int = 0) -> Path:
+    """A Hyperopt sweep of ``faulty.counter`` trials slow enough (0.3 s an iteration) to interrupt."""
+    return counter_experiment(
+        directory,
+        num_samples=num_samples,
+        max_iterations=iterations,
+        search={"algorithm": "hyperopt", "seed": seed, "n_initial_points": 2, "max_concurrent": 2},
+        space={"seconds": 0.3},
+    )
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -16,10 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.reliability.conftest import counter_experiment, executed, iterations_by_trial
+from tests.reliability.conftest import executed, iterations_by_trial
 from tests.reliability.interrupting import (
     check_nothing_lost,
     finish,
+    hyperopt_sweep,
     interrupt,
     read_snapshot,
     start,
@@ -31,18 +32,7 @@ NUM_SAMPLES, ITERATIONS = 6, 8
 
 
 def one_chain(directory: Path, kills: int, rng: random.Random) -> str:
-    experiment = counter_experiment(
-        directory,
-        num_samples=NUM_SAMPLES,
-        max_iterations=ITERATIONS,
-        search={
-            "algorithm": "hyperopt",
-            "seed": rng.randrange(1000),
-            "n_initial_points": 2,
-            "max_concurrent": 2,
-        },
-        space={"seconds": 0.3},
-    )
+    experiment = hyperopt_sweep(directory, NUM_SAMPLES, ITERATIONS, seed=rng.randrange(1000))
     log, path = directory / "runs.log", directory / "results" / "reliability"
     commands = [["run", str(experiment)], ["run", str(experiment), "--resume"], ["resume", str(path)]]
     snapshots, delays = [], []

@@ -18,11 +18,12 @@ from pathlib import Path
 import cloudpickle
 import pytest
 
-from tests.reliability.conftest import counter_experiment, executed, iterations_by_trial
+from tests.reliability.conftest import executed, iterations_by_trial
 from tests.reliability.interrupting import (
     Snapshot,
     check_nothing_lost,
     finish,
+    hyperopt_sweep,
     interrupt,
     read_snapshot,
     start,
@@ -39,13 +40,7 @@ class Chain:
     """The sweep, and what each interruption left behind."""
 
     def __init__(self, directory: Path, seed: int) -> None:
-        self.experiment = counter_experiment(
-            directory,
-            num_samples=NUM_SAMPLES,
-            max_iterations=ITERATIONS,
-            search={"algorithm": "hyperopt", "seed": 0, "n_initial_points": 2, "max_concurrent": 2},
-            space={"seconds": 0.3},
-        )
+        self.experiment = hyperopt_sweep(directory, NUM_SAMPLES, ITERATIONS)
         self.log = directory / "runs.log"
         self.path = directory / "results" / "reliability"
         self.rng = random.Random(seed)
