@@ -41,8 +41,11 @@ def one_chain(directory: Path, kills: int, rng: random.Random) -> str:
         done = len(executed(log))
         try:
             wait_until(lambda done=done: len(executed(log)) > done, proc)
-        except AssertionError:
-            break  # the sweep finished before this kill point
+        except AssertionError as error:
+            if proc.returncode:
+                raise
+            print(f"  the sweep finished before kill point {kill + 1}: {error}", flush=True)
+            break
         delays.append(rng.uniform(0.0, 2.0))
         time.sleep(delays[-1])
         interrupt(proc, signal.SIGKILL)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.reliability.conftest import counter_experiment
 from tunefleet.config import load_experiment
@@ -98,3 +99,11 @@ def test_the_resume_command_quotes_paths_and_keeps_the_address() -> None:
     assert (
         resume_command("/r/my exp", "10.0.0.1:6379") == "tunefleet resume '/r/my exp' --address 10.0.0.1:6379"
     )
+
+
+def test_the_readme_failure_settings_are_valid(tmp_path: Path) -> None:
+    from tests.test_readme import code_block
+
+    snippet = yaml.safe_load(code_block("yaml", "errored_on_resume"))
+    experiment = load_experiment(counter_experiment(tmp_path, **snippet))
+    assert experiment.settings.time_budget == 7200 and experiment.settings.failure.max_failures == 2
