@@ -1,6 +1,7 @@
 """``tunefleet`` command line: parse arguments, call the library, print. Nothing else lives here.
 
-Exit codes: 0 success, 1 the sweep ran but trials failed (or Ray failed), 2 bad input.
+Exit codes: 0 success, 1 the sweep ran but trials failed (or Ray failed), 2 bad input,
+3 stopped before the end (Ctrl-C, ``time_budget``) and resumable, 130 a second Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from tunefleet.errors import TunefleetError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 3
+#: A second Ctrl-C: stopped at once (the shell's convention for SIGINT).
+EXIT_KILLED_BY_CTRL_C = 130
 
 _err = Console(stderr=True)
 
@@ -87,6 +90,9 @@ def validate(experiment: str, overrides: tuple[str, ...]) -> None:
 )
 @click.option("--name", help="Experiment directory name; default: the file's 'name' or its file name.")
 @click.option("--top", default=5, show_default=True, help="Trials shown in the final table.")
+@click.option(
+    "--resume", is_flag=True, help="Continue the latest run of this experiment (in --storage) instead."
+)
 @_user_errors_exit_2
 def run(
     experiment: str,
@@ -95,26 +101,52 @@ def run(
     storage: str | None,
     name: str | None,
     top: int,
+    resume: bool,
 ) -> None:
     """Validate an experiment file, run the sweep and summarize it."""
-    if not address:
-        # The embedded Ray gets token authentication (Ray 2.60's default for local clusters),
-        # said explicitly before Ray is imported so that every process of it agrees.
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
-    from ray.tune import TuneError
-
-    from tunefleet.analysis import load_results, render_summary
+    _embedded_ray_auth(address)
     from tunefleet.config import load_experiment
     from tunefleet.runner import run_experiment
 
     exp = load_experiment(experiment, overrides)
+    _sweep(
+        lambda: run_experiment(exp, address=address, storage=storage, name=name, console=_err, resume=resume),
+        address,
+        top,
+    )
+
+
+def _embedded_ray_auth(address: str | None) -> None:
+    if not address:
+        # The embedded Ray gets token authentication (Ray 2.60's default for local clusters),
+        # said explicitly before Ray is imported so that every process of it agrees.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
+def _sweep(start: Callable[[], Any], address: str | None, top: int) -> None:
+    """Run (or resume) a sweep, summarize it, and exit with the code that says how it ended."""
+    from ray.tune import TuneError
+
+    from tunefleet.analysis import load_results, render_summary
+    from tunefleet.resume import resume_command
+
     try:
-        outcome = run_experiment(exp, address=address, storage=storage, name=name, console=_err)
+        outcome = start()
     except TuneError as exc:
         _err.print(f"[bold red]the sweep failed:[/bold red] {exc}", highlight=False)
         sys.exit(EXIT_RUN_FAILED)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_KILLED_BY_CTRL_C)
     render_summary(load_results(outcome.path).summary(top=top), Console())
     click.echo(f"\nResults: {outcome.path}\nAnalyze again with: tunefleet analyze {outcome.path}")
+    if outcome.interrupted:
+        _err.print(
+            f"tunefleet: stopped before the end ({outcome.num_unfinished} trials unfinished); "
+            f"everything so far is saved. Resume with:\n  {resume_command(outcome.path, address)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
     if outcome.num_errors:
         _err.print(f"[red]{outcome.num_errors} of {outcome.num_trials} trials failed[/red]")
         sys.exit(EXIT_RUN_FAILED)
@@ -137,6 +169,19 @@ def cluster_validate(files: tuple[str, ...]) -> None:
         click.echo(f"{path}: ok: {report.description}")
         for warning in report.warnings:
             _err.print(f"[yellow]warning:[/yellow] {path}: {warning}", highlight=False, soft_wrap=True)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+@click.option("--address", help="Existing Ray cluster ('auto', 'ray://host:10001'); default: a local Ray.")
+@click.option("--top", default=5, show_default=True, help="Trials shown in the final table.")
+@_user_errors_exit_2
+def resume(directory: str, address: str | None, top: int) -> None:
+    """Continue an interrupted sweep in DIRECTORY (what `tunefleet run` printed) to its end."""
+    _embedded_ray_auth(address)
+    from tunefleet.runner import resume_experiment
+
+    _sweep(lambda: resume_experiment(directory, address=address, console=_err), address, top)
 
 
 @main.command()

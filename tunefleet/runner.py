@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,17 +16,21 @@ import yaml
 from rich.console import Console
 
 from tunefleet.cluster.capacity import ClusterCapacity, unschedulable_reason
-from tunefleet.config import Experiment
+from tunefleet.config import Experiment, ExperimentFile
+from tunefleet.divergence import StopDiverged
 from tunefleet.errors import ConfigError, TunefleetError
+from tunefleet.resume import TimeBudget, check_resumable, latest_run, resume_command, unfinished_trials
 from tunefleet.search import build_search
 from tunefleet.search.spaces import Constant
 
-__all__ = ["RunOutcome", "run_experiment"]
+__all__ = ["RunOutcome", "load_saved_experiment", "resume_experiment", "run_experiment"]
 
 logger = logging.getLogger(__name__)
 
 #: File in every experiment directory holding the experiment as it was run.
 EXPERIMENT_FILE = "tunefleet.yaml"
+#: Its first line, naming the experiment file it was run from (see save_experiment_file).
+_HEADER_RE = re.compile(r"^# Run by tunefleet from (.+) on \S+$")
 
 
 @dataclass(frozen=True)
@@ -35,11 +41,19 @@ class RunOutcome:
         path: The experiment directory (readable by ``ray.tune.ExperimentAnalysis``).
         num_trials: Trials that ran.
         num_errors: Trials that ended in ERROR.
+        num_unfinished: Trials not run to their end because the sweep was stopped early (Ctrl-C,
+            ``time_budget``); ``tunefleet resume`` continues them.
     """
 
     path: Path
     num_trials: int
     num_errors: int
+    num_unfinished: int = 0
+
+    @property
+    def interrupted(self) -> bool:
+        """True when the sweep stopped before its end and can be resumed."""
+        return self.num_unfinished > 0
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -206,6 +220,12 @@ def _trial_resources(experiment: Experiment) -> Any:
     return tune.PlacementGroupFactory(resources.bundles(), strategy=resources.placement)
 
 
+def _trainable_with_resources(experiment: Experiment) -> Any:
+    from ray import tune
+
+    return tune.with_resources(experiment.trainable.obj, _trial_resources(experiment))
+
+
 def build_tuner(experiment: Experiment, storage: str, name: str, console: Console) -> Any:
     """Assemble the ``ray.tune.Tuner`` for a validated experiment."""
     from ray import tune
@@ -225,9 +245,13 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
         checkpoint_frequency=checkpoint.frequency if is_class else 0,
         checkpoint_at_end=checkpoint.at_end if is_class else None,
     )
-    trainable = tune.with_resources(experiment.trainable.obj, _trial_resources(experiment))
+    callbacks: list[Any] = [
+        ProgressCallback(experiment.metric, experiment.mode, experiment.num_trials, console)
+    ]
+    if settings.time_budget is not None:
+        callbacks.append(TimeBudget(settings.time_budget))
     return tune.Tuner(
-        trainable,
+        _trainable_with_resources(experiment),
         param_space=param_space,
         tune_config=tune.TuneConfig(
             metric=experiment.metric,
@@ -244,10 +268,10 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
         run_config=tune.RunConfig(
             name=name,
             storage_path=storage,
-            stop={"training_iteration": settings.max_iterations},
+            stop=StopDiverged(experiment.metric, settings.max_iterations),
             checkpoint_config=checkpoint_config,
             failure_config=tune.FailureConfig(max_failures=settings.failure.max_failures),
-            callbacks=[ProgressCallback(experiment.metric, experiment.mode, experiment.num_trials, console)],
+            callbacks=callbacks,
             log_to_file=True,
             verbose=0,
         ),
@@ -263,6 +287,17 @@ def save_experiment_file(experiment: Experiment, directory: Path, name: str) -> 
     (directory / EXPERIMENT_FILE).write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
+def _quiet_ray() -> None:
+    # tunefleet prints its own progress (ProgressCallback); Ray's new-style output prints an
+    # experiment banner even at verbose=0, the classic reporter honours it.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # With checkpoint.keep set, Ray snapshots the experiment state whenever a trial ends after
+    # checkpointing; for sweeps of short trials it warns about that on every trial. The
+    # snapshots are what keeps the directory resumable; the warning is noise here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)
+
+
 def run_experiment(
     experiment: Experiment,
     *,
@@ -270,6 +305,7 @@ def run_experiment(
     storage: str | None = None,
     name: str | None = None,
     console: Console | None = None,
+    resume: bool = False,
 ) -> RunOutcome:
     """Run a validated experiment to completion.
 
@@ -280,30 +316,150 @@ def run_experiment(
         storage: Overrides the experiment's ``storage``.
         name: Overrides the experiment's ``name``.
         console: Where progress goes (default: stderr).
+        resume: Continue the latest run of this experiment in ``storage`` instead of starting
+            a new one (see :func:`resume_experiment`).
 
     Returns:
-        Where the results are and how many trials failed.
+        Where the results are and how many trials failed or are unfinished.
+
+    Raises:
+        TunefleetError: The storage is not writable; with ``resume``, there is no earlier run
+            or it was run with different settings.
     """
+    console = console or Console(stderr=True)
+    _quiet_ray()
+    storage_path = _resolve_storage(storage or experiment.settings.storage)
+    if resume:
+        if "://" in storage_path:
+            raise TunefleetError(
+                "--resume finds earlier runs in local storage only; use tunefleet resume URI"
+            )
+        directory = latest_run(storage_path, name or experiment.name)
+        _check_same_settings(experiment, directory)
+        return resume_experiment(directory, address=address, console=console, experiment=experiment)
+    run_name = _unused_name(storage_path, name or experiment.name)
+    return _launch(
+        experiment,
+        storage_path,
+        run_name,
+        address=address,
+        console=console,
+        make_tuner=lambda: build_tuner(experiment, storage_path, run_name, console),
+    )
+
+
+def resume_experiment(
+    directory: str | Path,
+    *,
+    address: str | None = None,
+    console: Console | None = None,
+    experiment: Experiment | None = None,
+) -> RunOutcome:
+    """Continue an interrupted sweep in its experiment directory until it is complete.
+
+    Finished trials are kept as they are; unfinished ones continue from their last checkpoint
+    (or start, if they never saved one); trials that ended in ERROR are kept, resumed or
+    restarted as ``failure.errored_on_resume`` says; the searcher continues from its saved
+    state. Works after Ctrl-C, a ``time_budget`` stop, a killed driver, or a Ray that is gone.
+
+    Args:
+        directory: The experiment directory (``STORAGE/NAME``) of the sweep.
+        address: An existing Ray cluster; None starts an embedded local Ray.
+        console: Where progress goes (default: stderr).
+        experiment: The experiment as it was run; default: read from ``DIR/tunefleet.yaml``.
+
+    Raises:
+        TunefleetError: ``directory`` is not a sweep that can be resumed.
+    """
+    console = console or Console(stderr=True)
+    _quiet_ray()
+    path = Path(directory).expanduser().resolve()
+    resumable = check_resumable(path)
+    experiment = experiment or load_saved_experiment(path)
+    if not resumable:
+        console.print(
+            f"tunefleet: {path} holds no snapshot yet (the sweep was stopped as it started): starting over",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return _launch(
+            experiment,
+            str(path.parent),
+            path.name,
+            address=address,
+            console=console,
+            make_tuner=lambda: build_tuner(experiment, str(path.parent), path.name, console),
+        )
+
+    def restore() -> Any:
+        from ray import tune
+
+        errored = experiment.settings.failure.errored_on_resume
+        return tune.Tuner.restore(
+            str(path),
+            trainable=_trainable_with_resources(experiment),
+            resume_unfinished=True,
+            resume_errored=errored == "resume",
+            restart_errored=errored == "restart",
+        )
+
+    return _launch(
+        experiment, str(path.parent), path.name, address=address, console=console, make_tuner=restore
+    )
+
+
+def load_saved_experiment(directory: Path) -> Experiment:
+    """The experiment as it was run in ``directory`` (its ``tunefleet.yaml``), validated again.
+
+    A user trainable module is looked up next to the original experiment file, as at the start.
+    """
+    from tunefleet.config import load_experiment
+
+    saved = directory / EXPERIMENT_FILE
+    header = saved.read_text(encoding="utf-8").partition("\n")[0]
+    match = _HEADER_RE.match(header)
+    origin = [Path(match.group(1)).parent] if match else []
+    return load_experiment(saved, search_dirs=origin)
+
+
+def _comparable(settings: ExperimentFile) -> dict[str, Any]:
+    # Everything but what a resume may change: where it runs, and what it does with errored trials.
+    data = settings.model_dump(exclude={"name", "storage"})
+    data["failure"].pop("errored_on_resume")
+    return data
+
+
+def _check_same_settings(experiment: Experiment, directory: Path) -> None:
+    """A sweep resumes with the settings it started with: refuse an edited experiment file."""
+    saved = yaml.safe_load((directory / EXPERIMENT_FILE).read_text(encoding="utf-8"))
+    before, now = _comparable(ExperimentFile.model_validate(saved)), _comparable(experiment.settings)
+    changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    if changed:
+        raise TunefleetError(
+            f"{experiment.source}: {', '.join(changed)} changed since the run in {directory} started; "
+            f"a sweep resumes with the settings it started with: undo the change, or run "
+            f"`{resume_command(directory)}`, or run without --resume to start a new sweep"
+        )
+
+
+def _launch(
+    experiment: Experiment,
+    storage_path: str,
+    run_name: str,
+    *,
+    address: str | None,
+    console: Console,
+    make_tuner: Callable[[], Any],
+) -> RunOutcome:
+    """Start Ray, fit the tuner ``make_tuner`` builds (or restores), shut Ray down."""
     import ray
 
-    console = console or Console(stderr=True)
-    # tunefleet prints its own progress (ProgressCallback); Ray's new-style output prints an
-    # experiment banner even at verbose=0, the classic reporter honours it.
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # With checkpoint.keep set, Ray snapshots the experiment state whenever a trial ends after
-    # checkpointing; for sweeps of short trials it warns about that on every trial. The
-    # snapshots are what keeps the directory resumable; the warning is noise here.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    logging.getLogger("ray.tune").setLevel(logging.WARNING)
-    storage_path = _resolve_storage(storage or experiment.settings.storage)
-    run_name = _unused_name(storage_path, name or experiment.name)
     local_dir = None if "://" in storage_path else Path(storage_path) / run_name
-
     started = _init_ray(address, _runtime_env(experiment))
     try:
         # Only an embedded Ray tunefleet started itself is known never to grow.
         check_trials_fit(experiment, cluster_capacity(may_autoscale=address is not None or not started))
-        if local_dir is not None:
+        if local_dir is not None and not (local_dir / EXPERIMENT_FILE).is_file():
             save_experiment_file(experiment, local_dir, run_name)
         console.print(
             f"tunefleet: {experiment.name}: {experiment.num_trials_hint()} of {experiment.trainable.ref}, "
@@ -317,12 +473,23 @@ def run_experiment(
             highlight=False,
             soft_wrap=True,
         )
-        tuner = build_tuner(experiment, storage_path, run_name, console)
-        results = tuner.fit()
+        tuner = make_tuner()
+        try:
+            results = tuner.fit()
+        except KeyboardInterrupt:
+            # A second Ctrl-C skips Ray's final snapshot; the previous one is still there.
+            console.print(
+                "tunefleet: stopped at once; the last snapshot is kept. Resume with:\n  "
+                + resume_command(local_dir or f"{storage_path}/{run_name}", address),
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise
         return RunOutcome(
             path=Path(results.experiment_path) if local_dir is None else local_dir,
             num_trials=len(results),
             num_errors=len(results.errors),
+            num_unfinished=0 if local_dir is None else unfinished_trials(local_dir, experiment.num_trials),
         )
     finally:
         if started:

@@ -61,7 +61,8 @@ def test_every_builtin_reports_exactly_its_declared_metrics(cls: type[TorchTrain
     assert set(result) - {"done"} == trainable.reported_metrics()
     assert result["done"] is False and result["early_stopped"] is False
     assert result["global_step"] == 3 and type(result["global_step"]) is int
-    for name in trainable.reported_metrics() - {"early_stopped", "global_step"}:
+    assert result["diverged"] is False
+    for name in trainable.reported_metrics() - {"early_stopped", "diverged", "global_step"}:
         value = result[name]
         assert type(value) is float and torch.isfinite(torch.tensor(value)), name
 

@@ -516,6 +516,10 @@ def _read_trial(trial: Trial, frame: pd.DataFrame | None, metric: str) -> _Trial
     columns: dict[str, np.ndarray] = {}
     num_results = 0
     state_result: dict[str, Any] = {}
+    if frame is not None and "training_iteration" in frame and frame["training_iteration"].duplicated().any():
+        # A trial continued from a checkpoint (a retry, or a resumed sweep) reports the
+        # iterations after that checkpoint again; the later report of each one is its history.
+        frame = frame.drop_duplicates("training_iteration", keep="last").reset_index(drop=True)
     if frame is not None and not frame.empty:
         columns = {str(c): frame[c].to_numpy() for c in frame.columns if _is_metric_column(c)}
         num_results = len(frame)

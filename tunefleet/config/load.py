@@ -257,7 +257,9 @@ def _check_search(space: Space, search: SearchSettings) -> list[Problem]:
     return problems
 
 
-def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experiment:
+def load_experiment(
+    path: str | Path, overrides: Sequence[str] = (), *, search_dirs: Sequence[Path] = ()
+) -> Experiment:
     """Read, override and validate an experiment file.
 
     Nothing is started: this only reads files and imports the trainable's module.
@@ -265,6 +267,8 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experime
     Args:
         path: The experiment YAML.
         overrides: ``key.path=value`` strings (``--set``), values parsed as YAML.
+        search_dirs: More directories to import a user's trainable module from, besides the
+            file's own directory and the current one.
 
     Returns:
         The validated experiment.
@@ -301,7 +305,7 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experime
     ref = raw.get("trainable")
     if isinstance(ref, str) and ref:
         try:
-            trainable = resolve_trainable(ref, [source.resolve().parent, Path.cwd()])
+            trainable = resolve_trainable(ref, [source.resolve().parent, *search_dirs, Path.cwd()])
         except TrainableNotFound as exc:
             problems.append(Problem("trainable", str(exc)))
 

@@ -7,6 +7,7 @@ turns a file into a validated :class:`~tunefleet.config.load.Experiment`.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -98,6 +99,33 @@ class FailureSettings(_Strict):
     """``failure:``: what happens when a trial raises."""
 
     max_failures: int = Field(0, ge=-1, description="Retries from the last checkpoint (-1: forever).")
+    errored_on_resume: Literal["keep", "resume", "restart"] = Field(
+        "keep",
+        description="What a resumed sweep does with trials that ended in ERROR: keep them as they are, "
+        "resume them from their last checkpoint, or restart them from scratch.",
+    )
+
+
+_DURATION_RE = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*"
+    r"(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$"
+)
+_DURATION_UNITS = (86400, 3600, 60, 1)
+
+
+_DURATION_EXPECTED = "expected a duration such as 90s, 30m, 2h, 1h30m or 1d (or a number of seconds)"
+
+
+def parse_duration(value: Any) -> Any:
+    """``90``, ``"90s"``, ``"30m"``, ``"2h"``, ``"1d"``, ``"1h30m"`` -> seconds (other values unchanged)."""
+    if isinstance(value, bool):
+        raise ValueError(_DURATION_EXPECTED)
+    if not isinstance(value, str):
+        return value
+    match = _DURATION_RE.match(value)
+    if not value.strip() or match is None or not any(match.groups()):
+        raise ValueError(_DURATION_EXPECTED)
+    return sum(float(part) * unit for part, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if part)
 
 
 class ExperimentFile(_Strict):
@@ -106,7 +134,7 @@ class ExperimentFile(_Strict):
     name: str | None = Field(
         None, min_length=1, description="Experiment directory name (default: file name)."
     )
-    trainable: str = Field(description="Built-in name or 'package.module:Name'.")
+    trainable: str = Field(min_length=1, description="Built-in name or 'package.module:Name'.")
     metric: str = Field(min_length=1, description="Reported metric the sweep optimizes.")
     mode: Literal["min", "max"]
     num_samples: int = Field(1, ge=1, description="Trials to run (grid: repetitions of the grid).")
@@ -118,3 +146,14 @@ class ExperimentFile(_Strict):
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)  # type: ignore[arg-type]
     failure: FailureSettings = Field(default_factory=FailureSettings)  # type: ignore[arg-type]
     storage: str = Field("tunefleet_results", min_length=1, description="Where experiment directories go.")
+    time_budget: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Wall-clock budget of one run (e.g. 2h): then the sweep stops, saved and resumable.",
+    )
+
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)

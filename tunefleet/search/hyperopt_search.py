@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ray.tune.search.hyperopt import HyperOptSearch
 
+from tunefleet.divergence import is_diverged
 from tunefleet.search.spaces import Space, flatten_conditionals
 
 
@@ -29,3 +31,10 @@ class FlatHyperOptSearch(HyperOptSearch):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
         return None if config is None else flatten_conditionals(config, self._tunefleet_space)
+
+    def _to_hyperopt_result(self, result: dict[str, Any]) -> dict[str, Any]:
+        # Ray passes a NaN metric through as a NaN loss, which TPE's sorting cannot rank; a
+        # diverged trial is the worst there is.
+        if is_diverged(result, self.metric):
+            return {"loss": math.inf, "status": "ok"}
+        return super()._to_hyperopt_result(result)

@@ -74,6 +74,7 @@ CLASSIFICATION_METRICS = frozenset(
         "epoch",
         "global_step",
         "early_stopped",
+        "diverged",
     }
 )
 #: Metrics every ``step()`` of a regression trainable reports (besides Ray's ``done``).
@@ -89,6 +90,7 @@ REGRESSION_METRICS = frozenset(
         "epoch",
         "global_step",
         "early_stopped",
+        "diverged",
     }
 )
 
@@ -281,13 +283,17 @@ class TorchTrainable(tune.Trainable, Generic[HP]):
             tensors = {"train_loss": loss_sum / hp.steps_per_iteration, **self._evaluate()}
         result: dict[str, Any] = to_floats(tensors)  # the one host sync of the iteration
         stopped = self._update_early_stopping(result["val_loss"])
+        # A NaN or infinite loss never recovers: stop the trial cleanly and say why, rather
+        # than training on garbage or raising (which failure.max_failures would retry).
+        diverged = not (math.isfinite(result["train_loss"]) and math.isfinite(result["val_loss"]))
         result.update(
             lr=lr,
             samples_per_s=hp.steps_per_iteration * batch_size / max(train_seconds, 1e-9),
             epoch=self._epochs_completed + self._position / n_train,
             global_step=self.global_step,
             early_stopped=stopped,
-            done=stopped,
+            diverged=diverged,
+            done=stopped or diverged,
         )
         return result
 

@@ -1,0 +1,129 @@
+"""Interrupting real ``tunefleet`` processes, and checking that a resumed sweep lost nothing.
+
+Shared by ``test_kill_and_resume.py`` and the longer randomized loop in ``kill_loop.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.conftest import REPO
+from tests.reliability.conftest import counter_experiment, executed
+from tunefleet.resume import saved_trials
+
+#: Ray snapshots the sweep every second instead of every ~10 s, so that a sweep of a few seconds
+#: has several snapshots for a kill to land between.
+SNAPSHOT_ENV = {"TUNE_GLOBAL_CHECKPOINT_S": "1"}
+
+
+def hyperopt_sweep(directory: Path, num_samples: int, iterations: int, seed: int = 0) -> Path:
+    """A Hyperopt sweep of ``faulty.counter`` trials slow enough (0.3 s an iteration) to interrupt."""
+    return counter_experiment(
+        directory,
+        num_samples=num_samples,
+        max_iterations=iterations,
+        search={"algorithm": "hyperopt", "seed": seed, "n_initial_points": 2, "max_concurrent": 2},
+        space={"seconds": 0.3},
+    )
+
+
+def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``tunefleet ARGS`` in its own process group (it and the Ray it starts)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tunefleet.cli", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": "", **SNAPSHOT_ENV, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float = 300) -> None:
+    """Poll ``condition``; fail if ``proc`` ends first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            raise AssertionError(
+                f"tunefleet ended (rc {proc.returncode}) before the interruption:\n{err[-3000:]}"
+            )
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the sweep to make progress")
+        time.sleep(0.05)
+
+
+def interrupt(proc: subprocess.Popen[str], sig: signal.Signals, timeout: float = 300) -> tuple[int, str]:
+    """Send ``sig`` to the driver, wait for it, then SIGKILL what is left of its process group.
+
+    After a SIGKILL of the driver, Ray's raylet and workers die with it; only Ray's agents
+    linger, and they go here. Returns the driver's exit code and its stderr.
+    """
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        _kill_group(proc)
+    _, err = proc.communicate()
+    return proc.returncode, err
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 600) -> tuple[int, str, str]:
+    """Wait for a driver to end by itself; returns its exit code, stdout and stderr."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        _kill_group(proc)
+    return proc.returncode, out, err
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@dataclass
+class Snapshot:
+    """What the newest experiment state said right after an interruption."""
+
+    mark: int  # iterations executed (lines of the runs log) at the interruption
+    status: dict[str, str] = field(default_factory=dict)  # trial_id -> status
+    iteration: dict[str, int] = field(default_factory=dict)  # trial_id -> last reported iteration
+
+
+def read_snapshot(experiment_dir: Path, log: Path) -> Snapshot:
+    """The trials' statuses and last results in the newest ``experiment_state-*.json``."""
+    snapshot = Snapshot(mark=len(executed(log)))
+    for trial_id, (status, iteration) in saved_trials(experiment_dir).items():
+        snapshot.status[trial_id] = status
+        snapshot.iteration[trial_id] = iteration
+    return snapshot
+
+
+def check_nothing_lost(
+    final_history: dict[str, list[int]], snapshots: list[Snapshot], log: Path, iterations: int
+) -> None:
+    """Every trial once, with iterations 1..N; finished trials never ran again; running ones
+    continued from the checkpoint the snapshot named."""
+    runs = executed(log)
+    for trial_id, history in final_history.items():
+        assert history == list(range(1, iterations + 1)), (trial_id, history)
+    for snapshot in snapshots:
+        later = runs[snapshot.mark :]
+        for trial_id, status in snapshot.status.items():
+            assert trial_id in final_history, f"trial {trial_id} of a snapshot is missing from the results"
+            after = [i for t, i in later if t == trial_id]
+            if status == "TERMINATED":
+                assert not after, f"finished trial {trial_id} ran again: {after}"
+            elif after:
+                # The last result is the last checkpoint (the trainable checkpoints every iteration).
+                assert after[0] <= snapshot.iteration[trial_id] + 1, (trial_id, snapshot, after)

@@ -1,0 +1,123 @@
+"""A sweep killed (SIGKILL) at random moments, then stopped with Ctrl-C, resumes to the end with
+every trial exactly once and its full history; finished trials are never run again.
+
+One sweep goes through all of it: ``tunefleet run`` is SIGKILLed, ``tunefleet run --resume``
+is SIGKILLed, ``tunefleet resume`` gets a Ctrl-C (SIGINT), and a last ``tunefleet resume``
+completes it. Each driver starts its own local Ray, and a killed one takes that Ray with it.
+The kill moments are random (seeded: ``TUNEFLEET_KILL_SEED``); ``kill_loop.py`` runs many more.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import cloudpickle
+import pytest
+
+from tests.reliability.conftest import executed, iterations_by_trial
+from tests.reliability.interrupting import (
+    Snapshot,
+    check_nothing_lost,
+    finish,
+    hyperopt_sweep,
+    interrupt,
+    read_snapshot,
+    start,
+    wait_until,
+)
+from tunefleet.analysis import load_results
+
+pytestmark = pytest.mark.slow
+
+NUM_SAMPLES, ITERATIONS = 4, 8
+
+
+class Chain:
+    """The sweep, and what each interruption left behind."""
+
+    def __init__(self, directory: Path, seed: int) -> None:
+        self.experiment = hyperopt_sweep(directory, NUM_SAMPLES, ITERATIONS)
+        self.log = directory / "runs.log"
+        self.path = directory / "results" / "reliability"
+        self.rng = random.Random(seed)
+        self.snapshots: list[Snapshot] = []
+        self.ctrl_c: tuple[int, str] = (0, "")
+        self.final: tuple[int, str, str] = (0, "", "")
+        self.process_groups: list[int] = []
+
+    def interrupt_at_random(self, sig: signal.Signals, *args: str) -> tuple[int, str]:
+        proc = start(*args)
+        self.process_groups.append(proc.pid)
+        done = len(executed(self.log))
+        wait_until(lambda: len(executed(self.log)) > done, proc)  # this driver made progress
+        time.sleep(self.rng.uniform(0.0, 1.5))
+        result = interrupt(proc, sig)
+        self.snapshots.append(read_snapshot(self.path, self.log))
+        return result
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    seed = int(os.environ.get("TUNEFLEET_KILL_SEED", "6"))
+    chain = Chain(tmp_path_factory.mktemp("killed"), seed)
+    chain.interrupt_at_random(signal.SIGKILL, "run", str(chain.experiment))
+    chain.interrupt_at_random(signal.SIGKILL, "run", str(chain.experiment), "--resume")
+    chain.ctrl_c = chain.interrupt_at_random(signal.SIGINT, "resume", str(chain.path))
+    last = start("resume", str(chain.path))
+    chain.process_groups.append(last.pid)
+    chain.final = finish(last)
+    return chain
+
+
+def test_ctrl_c_stops_gracefully_and_prints_the_resume_command(chain: Chain) -> None:
+    code, stderr = chain.ctrl_c
+    assert code == 3, stderr[-3000:]
+    assert f"Resume with:\n  tunefleet resume {chain.path}\n" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_the_resumed_sweep_completes(chain: Chain) -> None:
+    code, stdout, stderr = chain.final
+    assert code == 0, stderr[-3000:]
+    assert f"Results: {chain.path}" in stdout
+
+
+def test_every_trial_appears_once_with_its_full_history(chain: Chain) -> None:
+    results = load_results(chain.path)
+    trials = results.trials()
+    assert len(trials) == NUM_SAMPLES and trials["trial_id"].is_unique
+    assert set(trials["status"]) == {"TERMINATED"}
+    check_nothing_lost(iterations_by_trial(results.history()), chain.snapshots, chain.log, ITERATIONS)
+
+
+def test_hyperopt_resumes_with_everything_it_learned(chain: Chain) -> None:
+    # The searcher's state saved by the last session holds every trial of every session, each
+    # with its result: TPE proposed the later trials knowing the earlier ones.
+    newest = sorted(chain.path.glob("searcher-state-*.pkl"))[-1]
+    state = cloudpickle.loads(newest.read_bytes())
+    hyperopt_trials = state["_hpopt_trials"].trials
+    assert len(hyperopt_trials) == NUM_SAMPLES
+    assert all(t["result"]["status"] == "ok" for t in hyperopt_trials)
+
+
+def test_no_process_of_the_sweeps_is_left(chain: Chain) -> None:
+    # Each driver ran in its own process group, with the Ray it started (interrupting.start).
+    assert not [pid for pid, group in _live_processes() if group in chain.process_groups]
+
+
+def _live_processes() -> list[tuple[int, int]]:
+    """``(pid, process group)`` of every process that is not a zombie."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except (OSError, ValueError):
+            continue
+        state, _, group = stat.rpartition(")")[2].split()[:3]
+        if state != "Z":
+            found.append((int(entry), int(group)))
+    return found

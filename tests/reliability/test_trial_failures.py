@@ -1,0 +1,83 @@
+"""Failures inside a sweep: a trial that raises is retried from its checkpoint, a NaN stops a
+trial as diverged, an impossible allocation fails only its trial; the sweep itself goes on."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.reliability.conftest import counter_experiment, executed, iterations_by_trial
+from tunefleet.analysis import load_results
+from tunefleet.config import load_experiment
+from tunefleet.runner import run_experiment
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def faulty_sweep(ray_local: None, tmp_path_factory: pytest.TempPathFactory):
+    directory = tmp_path_factory.mktemp("faults")
+    path = counter_experiment(
+        directory,
+        num_samples=1,
+        search={"algorithm": "grid"},
+        space={"x": 0.5, "fault": {"grid": ["none", "raise_once", "nan", "oom"]}, "fault_at": 2},
+        failure={"max_failures": 1},
+    )
+    outcome = run_experiment(load_experiment(path))
+    results = load_results(outcome.path)
+    trials = results.trials().set_index("config/fault")
+    return outcome, results, trials, directory / "runs.log"
+
+
+def test_the_sweep_survives_every_fault_and_only_the_hopeless_trial_errors(faulty_sweep) -> None:
+    outcome, _, trials, _ = faulty_sweep
+    assert outcome.num_trials == 4 and outcome.num_errors == 1 and not outcome.interrupted
+    assert trials["status"].to_dict() == {
+        "none": "TERMINATED",
+        "raise_once": "TERMINATED",
+        "nan": "TERMINATED",
+        "oom": "ERROR",
+    }
+
+
+def test_a_trial_that_raises_is_retried_from_its_last_checkpoint(faulty_sweep) -> None:
+    _, results, trials, log = faulty_sweep
+    trial_id = trials.loc["raise_once", "trial_id"]
+    # Iteration 1 was checkpointed, so the retry starts at 2 (run twice: once failing).
+    assert [i for t, i in executed(log) if t == trial_id] == [1, 2, 2, 3, 4]
+    assert iterations_by_trial(results.history())[trial_id] == [1, 2, 3, 4]
+    error = results.errors().set_index("trial_id").loc[trial_id]
+    assert error["num_failures"] == 1 and error["status"] == "TERMINATED"
+    assert "injected failure at iteration 2" in error["error"]
+    assert "faulty.py" in error["traceback"]
+
+
+def test_a_nan_metric_stops_its_trial_cleanly_without_retries(faulty_sweep) -> None:
+    _, results, trials, log = faulty_sweep
+    trial_id = trials.loc["nan", "trial_id"]
+    assert [i for t, i in executed(log) if t == trial_id] == [1, 2]
+    assert iterations_by_trial(results.history())[trial_id] == [1, 2]
+    assert trial_id not in set(results.errors()["trial_id"])
+    assert math.isnan(trials.loc["nan", "value"])
+
+
+def test_an_impossible_allocation_fails_its_trial_with_the_allocator_message(faulty_sweep) -> None:
+    _, results, trials, _ = faulty_sweep
+    trial_id = trials.loc["oom", "trial_id"]
+    error = results.errors().set_index("trial_id").loc[trial_id]
+    assert error["status"] == "ERROR" and error["num_failures"] == 2  # tried, retried once
+    assert "can't allocate memory" in error["error"]
+
+
+def test_summary_lists_the_failures_with_their_messages(faulty_sweep) -> None:
+    _, results, trials, _ = faulty_sweep
+    errors = {e["trial_id"]: e for e in results.summary()["errors"]}
+    assert set(errors) == {trials.loc["raise_once", "trial_id"], trials.loc["oom", "trial_id"]}
+    assert all(e["error"] for e in errors.values())
+
+
+def test_untouched_trials_run_to_the_end(faulty_sweep) -> None:
+    _, results, trials, _ = faulty_sweep
+    assert iterations_by_trial(results.history())[trials.loc["none", "trial_id"]] == [1, 2, 3, 4]
