@@ -10,7 +10,7 @@ for the small model, a CPU-only sweep with one core per trial). While it runs, `
 samples the GPU every 500 ms. Reported: trials/hour, training samples/s over the whole sweep,
 GPU utilization (mean and 90th percentile) and memory, and the throughput ratio to ``gpu: 1``.
 
-    python benchmarks/gpu_throughput.py            # on a GPU machine (about 4 minutes on an H100)
+    python benchmarks/gpu_throughput.py            # on a GPU machine (about 6 minutes on an H100)
     python benchmarks/gpu_throughput.py --smoke    # seconds, CPU only (gpu: 0)
 """
 
@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field
 from torch import nn
@@ -59,7 +59,7 @@ class LargeCNNHyperparams(Mnist1dCNNHyperparams):
 class LargeMnist1dCNN(Mnist1dCNN):
     """MNIST-1D with a wide 1-D CNN: ``depth`` stride-1 convolutions of ``channels`` channels."""
 
-    Hyperparams: ClassVar[type[LargeCNNHyperparams]] = LargeCNNHyperparams  # type: ignore[assignment]
+    Hyperparams = LargeCNNHyperparams
 
     def build_model(self, hp: LargeCNNHyperparams, data: DataSplits) -> nn.Module:  # type: ignore[override]
         return CNN1d(
