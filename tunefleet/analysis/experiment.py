@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import math
 import os
@@ -431,7 +432,7 @@ def _trial_records(files: ExperimentFiles, results: pd.DataFrame, metric: str) -
     offset = 0
     for trial in files.trials:
         count = len(trial.rows)
-        keys: set[str] = set().union(*trial.rows)
+        keys = dict.fromkeys(itertools.chain.from_iterable(trial.rows))  # in reporting order
         last_value = next((row[metric] for row in reversed(trial.rows) if metric in row), None)
         if last_value is None:
             last_value = trial.state_result.get(metric)
@@ -441,7 +442,7 @@ def _trial_records(files: ExperimentFiles, results: pd.DataFrame, metric: str) -
                 status=trial.status,
                 config=trial.config,
                 num_failures=trial.num_failures,
-                columns={c: a[offset : offset + count] for c, a in arrays.items() if c in keys},
+                columns={c: arrays[c][offset : offset + count] for c in keys if c in arrays},
                 num_results=count,
                 # No result file (deleted, or Ray's loggers disabled): the experiment state's.
                 state_result={} if count else trial.state_result,
