@@ -51,7 +51,7 @@ from tunefleet.analysis.files import (
 )
 from tunefleet.errors import ConfigError, TunefleetError
 
-__all__ = ["ExperimentResults", "Scope", "load_results"]
+__all__ = ["ExperimentResults", "Scope", "held_out_metrics", "load_results"]
 
 logger = logging.getLogger(__name__)
 
@@ -283,9 +283,12 @@ class ExperimentResults:
             ``scope``, ``num_trials``, ``num_errors`` (trials with status ERROR),
             ``status_counts``, ``best`` (a trial object, or None when no trial reported a
             finite value of the metric), ``top`` (at most ``top`` trial objects, best
-            first) and ``errors`` (``trial_id``, ``status``, ``error`` for each row of
-            :meth:`errors`). A trial object has ``trial_id``, ``config`` (nested),
-            ``value``, ``metrics``, ``training_iteration``, ``time_total_s`` and ``status``.
+            first), ``test_metrics`` (the best trial's metrics measured on the test set,
+            see :func:`held_out_metrics`: the trial is picked by validation, these say how
+            it generalizes) and ``errors`` (``trial_id``, ``status``, ``error``,
+            ``traceback`` for each row of :meth:`errors`). A trial object has ``trial_id``,
+            ``config`` (nested), ``value``, ``metrics``, ``training_iteration``,
+            ``time_total_s`` and ``status``.
 
         Raises:
             TunefleetError: ``top`` is negative.
@@ -305,8 +308,14 @@ class ExperimentResults:
             "status_counts": {s: statuses[s] for s in _sort_statuses(statuses)},
             "best": _trial_object(ranked[0]) if ranked else None,
             "top": [_trial_object(t) for t in ranked[:top]],
+            "test_metrics": held_out_metrics(ranked[0].metrics) if ranked else {},
             "errors": [
-                {"trial_id": row.trial_id, "status": row.status, "error": row.error}
+                {
+                    "trial_id": row.trial_id,
+                    "status": row.status,
+                    "error": row.error,
+                    "traceback": row.traceback,
+                }
                 for row in errors.itertuples(index=False)
             ],
         }
@@ -661,6 +670,11 @@ def _ordered_union(keyed: Iterable[Mapping[str, Any]]) -> list[str]:
 def _sort_statuses(statuses: Iterable[str]) -> list[str]:
     known = {s: i for i, s in enumerate(_STATUS_ORDER)}
     return sorted(statuses, key=lambda s: (known.get(s, len(known)), s))
+
+
+def held_out_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The metrics measured on the test set: names starting with ``test`` or ending with ``_test``."""
+    return {k: v for k, v in metrics.items() if k.lower().startswith("test") or k.lower().endswith("_test")}
 
 
 def _trial_object(trial: _RankedTrial) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from tunefleet.analysis import curves, plots
 from tunefleet.analysis.compute import compute_accounting
-from tunefleet.analysis.experiment import TUNEFLEET_YAML, _flatten
+from tunefleet.analysis.experiment import TUNEFLEET_YAML, _flatten, held_out_metrics
 from tunefleet.analysis.hyperparams import hyperparameters
 from tunefleet.analysis.importance import IMPORTANCE_METHOD, MIN_TRIALS, importance, marginal_effects
 from tunefleet.analysis.pbt import lineage, schedule
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from tunefleet.analysis.experiment import ExperimentResults
 
-__all__ = ["SECTIONS", "build_report", "figure_to_img", "held_out_metrics", "write_report"]
+__all__ = ["SECTIONS", "build_report", "figure_to_img", "write_report"]
 
 SECTIONS = (
     ("summary", "Summary"),
@@ -115,11 +115,6 @@ def figure_to_img(fig: Figure, alt: str = "") -> str:
     plt.close(fig)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-def held_out_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The metrics of a trial measured on the test set (names starting or ending with ``test``)."""
-    return {k: v for k, v in metrics.items() if k.lower().startswith("test") or k.lower().endswith("_test")}
 
 
 # -- sections ---------------------------------------------------------------------------------
