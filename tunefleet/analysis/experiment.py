@@ -248,6 +248,10 @@ class ExperimentResults:
             frame = frame[[c for c in frame.columns if c == "trial_id" or _is_metric_column(c)]]
         return frame.copy()
 
+    def configs(self) -> dict[str, dict[str, Any]]:
+        """Each trial's config (nested), by trial id, as Ray last saved it."""
+        return {t.trial_id: t.config for t in self._files.trials}
+
     def trial_info(self) -> pd.DataFrame:
         """One row per trial, in Ray's order: ``trial_id``, ``status``, ``tag`` (Ray's
         experiment tag), ``start_time`` (Unix seconds) and ``num_failures``."""

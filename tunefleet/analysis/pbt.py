@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,15 +81,17 @@ def lineage(results: ExperimentResults) -> pd.DataFrame:
     return pd.DataFrame(columns=list(LINEAGE_KEYS))
 
 
-def schedule(steps: pd.DataFrame, trial: str, end_iteration: int, config: dict[str, Any]) -> pd.DataFrame:
+def schedule(
+    steps: pd.DataFrame, trial: str, end_iteration: int, configs: Mapping[str, dict[str, Any]]
+) -> pd.DataFrame:
     """The configs the weights of ``trial`` were trained with, as iteration ranges.
 
     Args:
         steps: Exploit steps (:func:`lineage`).
         trial: The trial whose weights to follow (e.g. the best one).
         end_iteration: Its last iteration.
-        config: Its config at the start when it never exploited (its own config otherwise
-            comes from the steps).
+        configs: Each trial's config as Ray saved it (:meth:`ExperimentResults.configs`):
+            the config of a trial that never cloned another one.
 
     Returns:
         Columns ``start_iteration``, ``end_iteration``, ``trial`` (whose run these
@@ -104,7 +107,7 @@ def schedule(steps: pd.DataFrame, trial: str, end_iteration: int, config: dict[s
                     "start_iteration": 0,
                     "end_iteration": end,
                     "trial": current,
-                    "config": _initial_config(steps, current, config),
+                    "config": _initial_config(steps, current, configs.get(current, {})),
                 }
             )
             break

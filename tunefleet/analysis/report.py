@@ -221,7 +221,7 @@ def _pbt_section(results: ExperimentResults, summary: Mapping[str, Any]) -> str:
     parts = []
     path = None
     if best:
-        path = schedule(steps, best["trial_id"], int(best["training_iteration"] or 0), best["config"])
+        path = schedule(steps, best["trial_id"], int(best["training_iteration"] or 0), results.configs())
     parts.append(figure_to_img(plots.plot_lineage(steps, trial_ids, path), "lineage"))
     if path is not None:
         scales = dict(zip(*hyperparameters(results)[["name", "scale"]].T.to_numpy(), strict=True))
