@@ -48,8 +48,12 @@ def test_the_report_is_self_contained_and_has_every_section(lr_experiment: Path)
     assert "No trial failed." in _section(html, "errors")
 
 
-def test_a_plain_ray_tune_sweep_reports_rungs_and_errors_with_tracebacks(asha_experiment: Path) -> None:
-    html = build_report(load_results(asha_experiment, metric="val_loss", mode="min"))
+def test_a_plain_ray_tune_sweep_reports_errors_with_tracebacks(fifo_experiment: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "plain"
+    shutil.copytree(fifo_experiment, copy)
+    (copy / "tunefleet.yaml").unlink()  # as if made by Ray Tune alone
+
+    html = build_report(load_results(copy))
 
     assert not EXTERNAL.search(html)
     assert "ValueError: loss diverged at lr=0.1" in _section(html, "errors")

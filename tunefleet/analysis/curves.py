@@ -57,8 +57,9 @@ def optimization_history(results: ExperimentResults) -> pd.DataFrame:
     Returns:
         Columns ``trial_index`` (0, 1, ...), ``trial_id``, ``status``, ``value`` (the ranking
         value), ``end_wall_time_s`` (seconds from the experiment's start to the trial's last
-        result), ``best_so_far`` (best value among trials 0..index) and
-        ``best_so_far_by_time`` (best value among the trials that ended by then).
+        result), ``stopped_early`` (see :func:`learning_curves`), ``best_so_far`` (best value
+        among trials 0..index) and ``best_so_far_by_time`` (best value among the trials that
+        ended by then).
     """
     info = results.trial_info()[["trial_id", "status"]]
     ranked = results.trials().set_index("trial_id")["value"]
@@ -68,6 +69,8 @@ def optimization_history(results: ExperimentResults) -> pd.DataFrame:
         value=info["trial_id"].map(ranked).astype(float),
         end_wall_time_s=info["trial_id"].map(ends).astype(float),
     )
+    early = learning_curves(results).groupby("trial_id", sort=False)["stopped_early"].first()
+    frame["stopped_early"] = frame["trial_id"].map(early).fillna(False).astype(bool)
     frame["best_so_far"] = best_so_far(frame["value"], results.mode)
     order = np.argsort(frame["end_wall_time_s"].fillna(np.inf).to_numpy(), kind="stable")
     by_time = np.empty(len(frame))
@@ -80,6 +83,7 @@ def optimization_history(results: ExperimentResults) -> pd.DataFrame:
             "status",
             "value",
             "end_wall_time_s",
+            "stopped_early",
             "best_so_far",
             "best_so_far_by_time",
         ]

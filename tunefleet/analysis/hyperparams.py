@@ -25,7 +25,7 @@ from tunefleet.errors import TunefleetError
 if TYPE_CHECKING:
     from tunefleet.analysis.experiment import ExperimentResults
 
-__all__ = ["Scale", "encode", "hyperparameters"]
+__all__ = ["Scale", "categories", "encode", "hyperparameters"]
 
 Scale = Literal["log", "linear", "categorical"]
 
@@ -63,14 +63,24 @@ def hyperparameters(results: ExperimentResults) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=["name", "column", "scale", "source"])
 
 
+def categories(values: pd.Series) -> list[Any]:
+    """The distinct values of a categorical hyperparameter in display order: numbers by
+    value (32 < 64 < 128), anything else by its text."""
+    distinct = list({repr(v): v for v in values if not _missing(v)}.values())
+    if all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in distinct):
+        return sorted(distinct)
+    return sorted(distinct, key=str)
+
+
 def encode(values: pd.Series, scale: str) -> pd.Series:
-    """Values as numbers a model can split on: log10 for log, category codes for categorical.
+    """Values as numbers a model can split on: log10 for log, the position in
+    :func:`categories` for categorical.
 
     Missing values (a conditional branch not taken) become NaN.
     """
     if scale == "categorical":
-        codes = pd.Categorical(values.map(lambda v: None if _missing(v) else repr(v))).codes
-        return pd.Series(np.where(codes < 0, np.nan, codes), index=values.index, dtype=float)
+        position = {repr(v): float(i) for i, v in enumerate(categories(values))}
+        return values.map(lambda v: np.nan if _missing(v) else position[repr(v)]).astype(float)
     numeric = pd.to_numeric(values, errors="coerce").astype(float)
     if scale == "log":
         return np.log10(numeric.where(numeric > 0))

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tunefleet.analysis.hyperparams import categories, encode
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -74,6 +76,16 @@ def _apply_style(ax: Axes) -> None:
     ax.tick_params(labelsize=9)
 
 
+def _title(ax: Axes, text: str) -> None:
+    ax.set_title(text, fontweight="bold", fontsize=11)
+
+
+def _integer_ticks(axis: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _fmt(value: float) -> str:
     if value is None or not math.isfinite(value):
         return "-"
@@ -116,11 +128,30 @@ def plot_optimization_history(history: pd.DataFrame, metric: str, mode: str) -> 
         ),
         (axes[0, 1], ranked["trial_index"], ranked["best_so_far"], ranked, "trial (in order started)"),
     ):
-        ax.scatter(x, order["value"], s=18, color=DONE, alpha=0.7, label="trial (final value)", zorder=2)
+        early = order["stopped_early"].to_numpy(dtype=bool)
+        ax.scatter(
+            x[~early],
+            order["value"][~early],
+            s=20,
+            color=DONE,
+            alpha=0.8,
+            label="trial, whole budget",
+            zorder=2,
+        )
+        ax.scatter(
+            x[early],
+            order["value"][early],
+            s=20,
+            color=STOPPED,
+            alpha=0.8,
+            label="trial, stopped early",
+            zorder=2,
+        )
         ax.step(x, best, where="post", color=BEST, linewidth=2, label="best so far", zorder=3)
         ax.set_xlabel(label)
         ax.set_ylabel(f"{metric} ({_better(mode)})")
     axes[0, 0].legend(loc="best", fontsize=9)
+    _integer_ticks(axes[0, 1].xaxis)
     if len(ranked):
         best_row = ranked.loc[ranked["best_so_far"].index[-1]]
         final = best_row["best_so_far"]
@@ -186,8 +217,9 @@ def plot_learning_curves(curves: pd.DataFrame, metric: str, mode: str, best_tria
     ax.set_ylabel(f"{metric} ({_better(mode)})")
     ax.legend(loc="best", fontsize=9)
     total = curves["trial_id"].nunique()
-    ax.set_title(
-        f"Learning curves: {counts['stopped']} of {total} trials stopped early (grey, x = where they stopped)"
+    _title(
+        ax,
+        f"Learning curves: {counts['stopped']} of {total} trials stopped early (grey, x: where)",
     )
     return fig
 
@@ -200,16 +232,19 @@ def plot_importance(importance: pd.DataFrame, metric: str) -> Figure:
     frame = importance.iloc[::-1]
     labels = [f"{n} ({s})" for n, s in zip(frame["name"], frame["scale"], strict=True)]
     ax.barh(labels, frame["importance"], xerr=frame["std"], color=DONE, alpha=0.85, capsize=3)
-    for y, (value, share) in enumerate(zip(frame["importance"], frame["share"], strict=True)):
-        ax.text(max(value, 0) + 0.01, y, f" {share:.0%}", va="center", fontsize=9)
+    for y, (value, error, share) in enumerate(
+        zip(frame["importance"], frame["std"].fillna(0.0), frame["share"], strict=True)
+    ):
+        ax.text(max(value + error, 0), y, f"  {share:.0%}", va="center", fontsize=9)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel(f"drop in R² of a random forest predicting {metric} when the parameter is shuffled")
+    ax.set_xlabel(f"permutation importance: drop in R² of a forest predicting {metric}")
     ax.grid(axis="y", visible=False)
     if len(importance):
         top = importance.iloc[0]
-        ax.set_title(
+        _title(
+            ax,
             f"{top['name']} matters most: {top['share']:.0%} of the explained variation "
-            f"({int(top['num_trials'])} trials)"
+            f"({int(top['num_trials'])} trials)",
         )
     return fig
 
@@ -229,11 +264,10 @@ def plot_marginal_effects(effects: pd.DataFrame, metric: str, mode: str, best_tr
         scale = rows["scale"].iloc[0]
         colors = cmap(rows["training_iteration"].astype(float).fillna(0).to_numpy() / (most or 1.0))
         if scale == "categorical":
-            labels = sorted({repr(v) if not isinstance(v, str) else v for v in rows["value"]}, key=str)
-            position = {label: i for i, label in enumerate(labels)}
+            labels = categories(rows["value"])
             jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(rows))
-            x = np.array([position[repr(v) if not isinstance(v, str) else v] for v in rows["value"]]) + jitter
-            ax.set_xticks(range(len(labels)), labels, rotation=20 if len(labels) > 3 else 0)
+            x = encode(rows["value"], scale).to_numpy(dtype=float) + jitter
+            ax.set_xticks(range(len(labels)), [str(v) for v in labels], rotation=20 if len(labels) > 3 else 0)
         else:
             x = pd.to_numeric(rows["value"], errors="coerce").to_numpy(dtype=float)
             if scale == "log":
@@ -246,11 +280,15 @@ def plot_marginal_effects(effects: pd.DataFrame, metric: str, mode: str, best_tr
         ax.set_ylabel(metric)
     for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
-    fig.suptitle(
-        f"{metric} against each hyperparameter ({_better(mode)}; colour = iterations trained, "
-        f"star = best trial)",
-        fontweight="bold",
+    from matplotlib.colors import Normalize
+
+    fig.colorbar(
+        plt.cm.ScalarMappable(norm=Normalize(0, most or 1.0), cmap=cmap),
+        ax=list(axes.flat),
+        label="iterations trained",
+        shrink=0.8,
     )
+    fig.suptitle(f"{metric} by hyperparameter ({_better(mode)}; star: best trial)", fontweight="bold")
     return fig
 
 
@@ -263,8 +301,6 @@ def plot_parallel_coordinates(trials: pd.DataFrame, params: pd.DataFrame, metric
         metric: The metric's name.
         mode: ``"min"`` or ``"max"``; the best trials are drawn last (on top).
     """
-    from tunefleet.analysis.hyperparams import encode
-
     ranked = trials[np.isfinite(trials["value"])]
     ranked = ranked.sort_values("value", ascending=(mode == "max"))  # best drawn last
     axes_data: list[tuple[str, np.ndarray, list[tuple[float, str]]]] = []
@@ -274,8 +310,8 @@ def plot_parallel_coordinates(trials: pd.DataFrame, params: pd.DataFrame, metric
         span = (high - low) or 1.0
         ticks: list[tuple[float, str]]
         if param.scale == "categorical":
-            labels = pd.Categorical(ranked[param.column].map(repr)).categories
-            ticks = [((i - low) / span, str(label).strip("'")) for i, label in enumerate(labels)]
+            labels = categories(ranked[param.column])
+            ticks = [((i - low) / span, str(label)) for i, label in enumerate(labels)]
         elif param.scale == "log":
             ticks = [(0.0, _fmt(10**low)), (1.0, _fmt(10**high))]
         else:
@@ -311,7 +347,7 @@ def plot_parallel_coordinates(trials: pd.DataFrame, params: pd.DataFrame, metric
     ax.grid(False)
     ax.spines[["left", "bottom"]].set_visible(False)
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=f"{metric} ({_better(mode)})")
-    ax.set_title(f"Hyperparameters of every trial, coloured by {metric} (log axes scaled as log10)")
+    _title(ax, f"Hyperparameters of every trial, coloured by {metric} (log axes scaled as log10)")
     return fig
 
 
@@ -334,11 +370,13 @@ def plot_rungs(rungs: pd.DataFrame) -> Figure:
         )
     ax.set_xlabel("rung (training iterations)")
     ax.set_ylabel("trials that reached it")
+    _integer_ticks(ax.yaxis)
     ax.grid(axis="x", visible=False)
     if len(rungs):
-        ax.set_title(
+        _title(
+            ax,
             f"Early stopping: {rungs['trials_reached'].iloc[-1]} of {rungs['trials_reached'].iloc[0]} "
-            f"trials reached {labels[-1]} iterations"
+            f"trials reached {labels[-1]} iterations",
         )
     return fig
 
@@ -398,9 +436,10 @@ def plot_lineage(steps: pd.DataFrame, trial_ids: list[str], best_path: pd.DataFr
                 )
     ax.set_yticks(range(len(trial_ids)), trial_ids, fontsize=8)
     ax.set_xlabel("training iteration")
-    ax.set_title(
+    _title(
+        ax,
         f"PBT lineage: {len(steps)} clones (arrow: source trial -> trial that copied it); "
-        f"red: the best trial's ancestry"
+        f"red: the best trial's ancestry",
     )
     return fig
 
@@ -462,5 +501,5 @@ def plot_compare(
     )
     ax.set_ylabel(f"best {metric} so far ({_better(mode)})")
     ax.legend(loc="best")
-    ax.set_title(f"Best {metric} so far: which sweep gets there with less compute")
+    _title(ax, f"Best {metric} so far: which sweep gets there with less compute")
     return fig
