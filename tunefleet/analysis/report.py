@@ -16,7 +16,7 @@ import datetime as dt
 import html
 import io
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from tunefleet.analysis.experiment import TUNEFLEET_YAML, _flatten, held_out_met
 from tunefleet.analysis.hyperparams import hyperparameters
 from tunefleet.analysis.importance import IMPORTANCE_METHOD, MIN_TRIALS, importance, marginal_effects
 from tunefleet.analysis.pbt import lineage, schedule
+from tunefleet.analysis.tables import varying_keys
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -143,9 +144,10 @@ def _summary_section(results: ExperimentResults, summary: Mapping[str, Any]) -> 
         return f'<div class="cards">{html_cards}</div><p class="note">No trial reported a finite value.</p>'
     config = _flatten(best["config"])
     best_table = _table(["hyperparameter", "value"], [[k, _cell(v)] for k, v in config.items()], left=2)
+    configs = [_flatten(trial["config"]) for trial in summary["top"]]
+    varying = varying_keys(configs)  # constants are in the best trial's table above
     rows = []
-    for rank, trial in enumerate(summary["top"], start=1):
-        flat = _flatten(trial["config"])
+    for rank, (trial, flat) in enumerate(zip(summary["top"], configs, strict=True), start=1):
         rows.append(
             [
                 rank,
@@ -154,11 +156,13 @@ def _summary_section(results: ExperimentResults, summary: Mapping[str, Any]) -> 
                 _cell(trial["training_iteration"]),
                 _cell(trial["time_total_s"]),
                 trial["status"],
-                ", ".join(f"{k}={_cell(v)}" for k, v in flat.items()),
+                ", ".join(f"{k}={_cell(flat.get(k))}" for k in varying),
             ]
         )
     top_table = _table(
-        ["#", "trial", results.metric, "iterations", "train time (s)", "status", "config"], rows, left=7
+        ["#", "trial", results.metric, "iterations", "train time (s)", "status", "config (what differs)"],
+        rows,
+        left={1, 5, 6},
     )
     return (
         f'<div class="cards">{html_cards}</div>\n<h3>Best trial: {html.escape(best["trial_id"])}</h3>\n'
@@ -247,7 +251,9 @@ def _compute_section(results: ExperimentResults) -> str:
         ["trial-iterations", accounting.trial_iterations, accounting.full_trial_iterations],
         ["trial-seconds", f"{accounting.trial_seconds:.1f}", f"{accounting.full_trial_seconds:.1f}"],
     ]
-    table = _table(["", "used", f"every trial to {accounting.max_iterations} iterations (estimate)"], rows)
+    table = _table(
+        ["", "used", f"every trial to {accounting.max_iterations} iterations (estimate)"], rows, left=1
+    )
     nodes = _table(
         ["hostname", "node IP", "trials", "trial-iterations", "trial-seconds"],
         [
@@ -310,11 +316,13 @@ def _config_text(config: Any) -> str:
     return ", ".join(f"{k}={_cell(v)}" for k, v in _flatten(config).items())
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], left: int = 0) -> str:
-    """An HTML table; the first ``left`` columns are left-aligned (text), the rest numbers."""
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], left: int | Collection[int] = 0) -> str:
+    """An HTML table; the first ``left`` columns (or those listed) are left-aligned text, the
+    rest numbers."""
 
     def cls(i: int) -> str:
-        return ' class="l"' if i < left else ""
+        aligned = i < left if isinstance(left, int) else i in left
+        return ' class="l"' if aligned else ""
 
     head = "".join(f"<th{cls(i)}>{html.escape(str(h))}</th>" for i, h in enumerate(header))
     body = "".join(

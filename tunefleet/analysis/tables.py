@@ -26,7 +26,7 @@ from tunefleet.analysis.experiment import _flatten
 if TYPE_CHECKING:
     from tunefleet.analysis.experiment import ExperimentResults
 
-__all__ = ["render_frame", "render_summary", "summary_to_csv", "trials_to_parquet"]
+__all__ = ["render_frame", "render_summary", "summary_to_csv", "trials_to_parquet", "varying_keys"]
 
 # Shown next to the ranking metric when trials report it (and it is not the metric itself).
 _EXTRA_METRIC = "test_accuracy"
@@ -138,7 +138,7 @@ def _top_table(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]], wit
     metric = summary["metric"]
     show_extra = metric != _EXTRA_METRIC and any(_EXTRA_METRIC in t["metrics"] for t in top)
     configs = [_flatten(t["config"]) for t in top]
-    varying = _varying_keys(configs) if with_config else []
+    varying = varying_keys(configs) if with_config else []
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("#", justify="right")
@@ -170,7 +170,7 @@ def _top_table(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]], wit
 def _config_table(top: Sequence[Mapping[str, Any]]) -> Table:
     """Rank and trial id, then the config keys that differ between the rows shown."""
     configs = [_flatten(t["config"]) for t in top]
-    varying = _varying_keys(configs)
+    varying = varying_keys(configs)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("#", justify="right")
     table.add_column("trial_id")
@@ -182,7 +182,7 @@ def _config_table(top: Sequence[Mapping[str, Any]]) -> Table:
     return table
 
 
-def _varying_keys(configs: Sequence[Mapping[str, Any]]) -> list[str]:
+def varying_keys(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     """Keys, in order of first appearance, whose values are not the same in every config."""
     keys: dict[str, None] = {}
     for config in configs:
