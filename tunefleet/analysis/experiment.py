@@ -248,6 +248,12 @@ class ExperimentResults:
             frame = frame[[c for c in frame.columns if c == "trial_id" or _is_metric_column(c)]]
         return frame.copy()
 
+    def importance(self, seed: int = 0) -> pd.DataFrame:
+        """Hyperparameter importance, most important first (see :mod:`tunefleet.analysis.importance`)."""
+        from tunefleet.analysis.importance import importance
+
+        return importance(self, seed=seed)
+
     def configs(self) -> dict[str, dict[str, Any]]:
         """Each trial's config (nested), by trial id, as Ray last saved it."""
         return {t.trial_id: t.config for t in self._files.trials}
