@@ -42,7 +42,8 @@ def test_analyze_a_plain_ray_tune_directory_infers_metric_and_mode(
 
     table = tunefleet("analyze", str(asha_experiment))
     parquet = tunefleet(
-        "analyze", str(asha_experiment), "--format", "parquet", "-o", str(tmp_path / "t.parquet")
+        *("analyze", str(asha_experiment), "--metric", "val_loss", "--mode", "min"),
+        *("--format", "parquet", "-o", str(tmp_path / "t.parquet")),
     )
 
     assert table.returncode == 0, table.stderr

@@ -1,9 +1,9 @@
 """Hyperparameter importance and marginal effects.
 
-Method: a random forest (scikit-learn, 300 trees) is fitted to predict each trial's metric
+Method: a random forest (scikit-learn, 100 trees) is fitted to predict each trial's metric
 value from its hyperparameters (log10 of log-scale ones, category codes for categorical
 ones); a hyperparameter's importance is its *permutation importance*: how much the forest's
-R² drops when that column is shuffled (mean over 20 shuffles). Unlike the forest's impurity
+R² drops when that column is shuffled (mean over 10 shuffles). Unlike the forest's impurity
 importance, it is not biased towards parameters with many distinct values. With few trials
 it is a rough guide: the table says how many trials it was fitted on.
 
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["IMPORTANCE_METHOD", "MIN_TRIALS", "importance", "marginal_effects"]
 
 IMPORTANCE_METHOD = (
-    "random-forest permutation importance (scikit-learn: 300 trees; drop in R² when one "
-    "hyperparameter is shuffled, mean of 20 shuffles; log-scale hyperparameters as log10)"
+    "random-forest permutation importance (scikit-learn: 100 trees; drop in R² when one "
+    "hyperparameter is shuffled, mean of 10 shuffles; log-scale hyperparameters as log10)"
 )
 #: Fewer ranked trials than this and importance() is empty: a forest on 3 points says nothing.
 MIN_TRIALS = 5
@@ -55,9 +55,9 @@ def importance(results: ExperimentResults, seed: int = 0) -> pd.DataFrame:
     features, target, params = _design(results)
     if len(target) < MIN_TRIALS or params.empty:
         return pd.DataFrame(columns=_COLUMNS)
-    forest = RandomForestRegressor(n_estimators=300, min_samples_leaf=1, random_state=seed, n_jobs=1)
+    forest = RandomForestRegressor(n_estimators=100, min_samples_leaf=1, random_state=seed, n_jobs=1)
     forest.fit(features, target)
-    scores = permutation_importance(forest, features, target, n_repeats=20, random_state=seed, n_jobs=1)
+    scores = permutation_importance(forest, features, target, n_repeats=10, random_state=seed, n_jobs=1)
     frame = pd.DataFrame(
         {
             "name": params["name"].to_numpy(),

@@ -134,7 +134,7 @@ def _initial_config(steps: pd.DataFrame, trial: str, fallback: dict[str, Any]) -
 def _read_ray_pbt(files: list[Path], info: pd.DataFrame) -> pd.DataFrame:
     """Ray's pbt_global.txt: trial *tags* (experiment_tag), mapped back to trial ids."""
     by_tag = dict(zip(info["tag"], info["trial_id"], strict=True))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in files:
         for line in path.read_text(encoding="utf-8").splitlines():
             try:

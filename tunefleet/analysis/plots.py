@@ -44,7 +44,7 @@ BEST = "#d62728"  # the best trial / best-so-far line, in every figure
 DONE = "#1f77b4"  # trials that ran their whole budget
 STOPPED = "#9e9e9e"  # trials a scheduler stopped early
 FAILED = "#ff7f0e"
-_STYLE = {
+_STYLE: dict[str, Any] = {
     "font.size": 10,
     "axes.titlesize": 11,
     "axes.titleweight": "bold",
@@ -63,7 +63,7 @@ def _figure(ncols: int = 1, nrows: int = 1, width: float = 9.0, height: float = 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    with plt.rc_context(_STYLE):
+    with plt.rc_context(_STYLE):  # type: ignore[arg-type]
         fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, layout="constrained")
     for ax in axes.flat:
         _apply_style(ax)

@@ -247,7 +247,7 @@ def _compute_section(results: ExperimentResults) -> str:
     if accounting.gpus_per_trial is not None:
         per_trial.append(f"{accounting.gpus_per_trial:g} GPU")
     resources = " + ".join(per_trial) + " per trial" if per_trial else "resources per trial not recorded"
-    rows = [
+    rows: list[list[Any]] = [
         ["trial-iterations", accounting.trial_iterations, accounting.full_trial_iterations],
         ["trial-seconds", f"{accounting.trial_seconds:.1f}", f"{accounting.full_trial_seconds:.1f}"],
     ]
