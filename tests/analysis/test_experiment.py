@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from ray.tune import ExperimentAnalysis
 
+from tests.analysis.conftest import copy_without
 from tunefleet.analysis import ExperimentResults, load_results
 from tunefleet.errors import ConfigError, TunefleetError
 
@@ -364,9 +365,7 @@ def test_without_tunefleet_yaml_metric_and_mode_are_what_ray_tune_was_given(asha
 def test_without_tunefleet_yaml_or_ray_objective_metric_and_mode_are_required(
     asha_experiment: Path, tmp_path: Path
 ) -> None:
-    copy = tmp_path / "no-objective"
-    shutil.copytree(asha_experiment, copy)
-    (copy / "tuner.pkl").unlink()
+    copy = copy_without(asha_experiment, tmp_path / "no-objective", "tuner.pkl")
     state = next(copy.glob("experiment_state-*.json"))
     data = json.loads(state.read_text())
     data["runner_data"]["_metric"] = None

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from ray.tune import ExperimentAnalysis
 
+from tests.analysis.conftest import copy_without
 from tunefleet.analysis import load_results
 from tunefleet.analysis.compute import compute_accounting
 from tunefleet.analysis.curves import learning_curves, optimization_history, rung_counts
@@ -43,9 +44,7 @@ def test_scales_come_from_the_space_in_tunefleet_yaml(lr_experiment: Path) -> No
 def test_without_tunefleet_yaml_scales_are_inferred_from_the_values(
     lr_experiment: Path, tmp_path: Path
 ) -> None:
-    copy = tmp_path / "plain"
-    shutil.copytree(lr_experiment, copy)
-    (copy / "tunefleet.yaml").unlink()
+    copy = copy_without(lr_experiment, tmp_path / "plain", "tunefleet.yaml")
 
     params = hyperparameters(load_results(copy)).set_index("name")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.analysis.conftest import copy_without
 from tunefleet.analysis import load_results
 from tunefleet.analysis.report import SECTIONS, build_report
 
@@ -49,9 +50,7 @@ def test_the_report_is_self_contained_and_has_every_section(lr_experiment: Path)
 
 
 def test_a_plain_ray_tune_sweep_reports_errors_with_tracebacks(fifo_experiment: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "plain"
-    shutil.copytree(fifo_experiment, copy)
-    (copy / "tunefleet.yaml").unlink()  # as if made by Ray Tune alone
+    copy = copy_without(fifo_experiment, tmp_path / "plain", "tunefleet.yaml")  # as if by Ray Tune alone
 
     html = build_report(load_results(copy))
 
