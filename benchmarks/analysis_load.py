@@ -77,7 +77,8 @@ def build(out: Path, num_trials: int, seed: int = 0) -> None:
         entries = [(json.loads(t), json.loads(m)) for t, m in state["trial_data"]]
         good = next((t, m) for t, m in entries if t["status"] == "TERMINATED")
         bad = next((t, m) for t, m in entries if t["status"] == "ERROR")
-        good_row = json.loads((template / good[0]["relative_logdir"] / "result.json").read_text().splitlines()[0])
+        good_lines = (template / good[0]["relative_logdir"] / "result.json").read_text().splitlines()
+        good_row = json.loads(good_lines[0])
         error_text = (template / bad[0]["relative_logdir"] / "error.txt").read_text()
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
@@ -152,7 +153,9 @@ def build(out: Path, num_trials: int, seed: int = 0) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "tunefleet-synthetic")
     parser.add_argument("--rebuild", action="store_true", help="Build the directory even if it exists.")
