@@ -6,11 +6,13 @@ Exit codes: 0 success, 1 the sweep ran but trials failed (or Ray failed), 2 bad 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -183,35 +185,156 @@ def resume(directory: str, address: str | None, top: int) -> None:
 
     _sweep(lambda: resume_experiment(directory, address=address, console=_err), address, top)
 
+def _ranking_options(func: F) -> F:
+    """--metric, --mode and --scope: how trials of an experiment directory are ranked."""
+    func = click.option(
+        "--scope",
+        type=click.Choice(["last", "all"]),
+        default="last",
+        show_default=True,
+        help="Rank trials by their last reported value or by their best value over all iterations.",
+    )(func)
+    func = click.option(
+        "--mode", type=click.Choice(["min", "max"]), help="min or max (default: tunefleet.yaml, else Ray's)."
+    )(func)
+    return click.option(
+        "--metric", help="Metric to rank by (default: DIR/tunefleet.yaml, else what Ray Tune was given)."
+    )(func)
+
+
+def _load(directory: str, metric: str | None, mode: str | None, scope: str) -> Any:
+    from tunefleet.analysis import load_results
+
+    return load_results(directory, metric=metric, mode=mode, scope=scope)  # type: ignore[arg-type]
+
+
+_directory_argument = click.argument("directory", type=click.Path(path_type=str))
+
 
 @main.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+@_directory_argument
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "parquet"]),
+    default="table",
+    show_default=True,
+    help="json: the summary; csv, parquet: one row per trial.",
+)
+@click.option("--top", default=5, show_default=True, help="Number of best trials to list.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write to a file.")
+@_ranking_options
+@_user_errors_exit_2
+def analyze(
+    directory: str, fmt: str, top: int, output: str | None, metric: str | None, mode: str | None, scope: str
+) -> None:
+    """Summarize an experiment directory (made by tunefleet or by plain Ray Tune)."""
+    from tunefleet.analysis import render_summary
+    from tunefleet.analysis.tables import summary_to_csv, trials_to_parquet
+
+    results = _load(directory, metric, mode, scope)
+    if fmt == "parquet":
+        if output is None and sys.stdout.isatty():
+            raise TunefleetError("--format parquet writes binary data: pass -o FILE or redirect stdout")
+        data = trials_to_parquet(results)
+        if output is None:
+            sys.stdout.buffer.write(data)
+        else:
+            Path(output).write_bytes(data)
+        return
+    if fmt == "json":
+        text = json.dumps(results.summary(top=top), indent=2) + "\n"
+    elif fmt == "csv":
+        text = summary_to_csv(results)
+    else:
+        console = Console(file=io.StringIO(), width=120) if output else Console()
+        render_summary(results.summary(top=top), console, tracebacks=True)
+        if output is None:
+            return
+        text = console.file.getvalue()  # type: ignore[attr-defined]
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+
+
+@main.command()
+@_directory_argument
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="The HTML file to write (default: DIR/report.html).",
+)
+@click.option("--top", default=10, show_default=True, help="Number of best trials to list.")
+@_ranking_options
+@_user_errors_exit_2
+def report(
+    directory: str, output: str | None, top: int, metric: str | None, mode: str | None, scope: str
+) -> None:
+    """Write one self-contained HTML report of an experiment (plots inline, opens offline)."""
+    from tunefleet.analysis.report import write_report
+
+    results = _load(directory, metric, mode, scope)
+    path = write_report(results, output or Path(results.path, "report.html"), top=top)
+    click.echo(f"Report: {path}")
+
+
+@main.command()
+@click.argument("directories", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--target", type=float, help="A metric value: when did each sweep first reach it?")
+@click.option(
+    "--x",
+    "x_axis",
+    type=click.Choice(["trial_iterations", "trial_seconds", "wall_time_s"]),
+    default="trial_iterations",
+    show_default=True,
+    help="The compute axis of the best-so-far plot.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Write the plot: .html, .png or .svg.",
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
 )
-@click.option("--top", default=5, show_default=True, help="Number of best trials to list.")
-@click.option("--metric", help="Metric to rank by (default: the one in DIR/tunefleet.yaml).")
-@click.option("--mode", type=click.Choice(["min", "max"]), help="min or max (default: from tunefleet.yaml).")
-@click.option(
-    "--scope",
-    type=click.Choice(["last", "all"]),
-    default="last",
-    show_default=True,
-    help="Rank trials by their last reported value or by their best value over all iterations.",
-)
+@_ranking_options
 @_user_errors_exit_2
-def analyze(directory: str, fmt: str, top: int, metric: str | None, mode: str | None, scope: str) -> None:
-    """Summarize an experiment directory (made by tunefleet or by plain Ray Tune)."""
-    from tunefleet.analysis import load_results, render_summary
-    from tunefleet.analysis.tables import summary_to_csv
+def compare(
+    directories: tuple[str, ...],
+    target: float | None,
+    x_axis: str,
+    output: str | None,
+    fmt: str,
+    metric: str | None,
+    mode: str | None,
+    scope: str,
+) -> None:
+    """Compare sweeps on one metric: best value, compute used, time to --target."""
+    from tunefleet.analysis.compare import compare as compare_sweeps
+    from tunefleet.analysis.compare import compare_figure, compare_html
 
-    results = load_results(directory, metric=metric, mode=mode, scope=scope)  # type: ignore[arg-type]
+    sweeps = [_load(d, metric, mode, scope) for d in directories]
+    table = compare_sweeps(sweeps, target)
     if fmt == "json":
-        click.echo(json.dumps(results.summary(top=top), indent=2))
+        click.echo(table.to_json(orient="records", indent=2))
     elif fmt == "csv":
-        click.echo(summary_to_csv(results), nl=False)
+        click.echo(table.to_csv(index=False), nl=False)
     else:
-        render_summary(results.summary(top=top), Console())
+        Console().print(
+            table.drop(columns=["path"]).to_string(index=False, float_format=lambda v: f"{v:.4g}")
+        )
+    if output:
+        suffix = Path(output).suffix.lower()
+        if suffix in {".html", ".htm"}:
+            Path(output).write_text(compare_html(sweeps, x_axis, target), encoding="utf-8")
+        elif suffix in {".png", ".svg", ".pdf"}:
+            compare_figure(sweeps, x_axis, target).savefig(output, dpi=110)
+        else:
+            raise TunefleetError(f"-o {output}: expected a .html, .png, .svg or .pdf file name")
+        click.echo(f"Plot: {output}")
 
 
 @main.command()

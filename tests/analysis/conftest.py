@@ -11,6 +11,7 @@ its best result (it peaks early), so ``scope="last"`` and ``scope="all"`` disagr
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,65 @@ def asha_experiment(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -
         mode="min",
         scheduler=ASHAScheduler(max_t=4, grace_period=1, reduction_factor=2),
     )
+
+
+# -- a sweep where only the learning rate matters (importance, report, compare) ----------------
+
+IMPORTANCE_SPACE = {
+    "lr": {"loguniform": [1.0e-4, 1.0e-1]},
+    "width": {"randint": [8, 128]},
+    "dropout": {"uniform": [0.0, 0.5]},
+    "optimizer": {"choice": ["sgd", "adam"]},
+}
+
+
+def _lr_only_trainable(config: dict[str, Any]) -> None:
+    from ray import tune
+
+    # Grows with log10(lr); width, dropout and optimizer change it by < 0.01%.
+    score = math.log10(config["lr"]) + 1e-4 * config["dropout"] + 1e-6 * config["width"]
+    for iteration in range(1, 3):
+        tune.report({"score": score * (1 + 1 / iteration), "test_score": score})
+
+
+@pytest.fixture(scope="session")
+def lr_experiment(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """24 random trials, 2 iterations each; a tunefleet.yaml declares the space (lr is log)."""
+    from ray import tune
+
+    from tunefleet.search.spaces import parse_space, to_ray
+
+    storage = tmp_path_factory.mktemp("lr")
+    tuner = tune.Tuner(
+        _lr_only_trainable,
+        param_space=to_ray(parse_space(IMPORTANCE_SPACE, "test")),
+        tune_config=tune.TuneConfig(
+            metric="score",
+            mode="max",
+            num_samples=24,
+            search_alg=tune.search.BasicVariantGenerator(random_state=0),
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(storage_path=str(storage), name="lr-only", verbose=0),
+    )
+    tuner.fit()
+    path = storage / "lr-only"
+    settings = {
+        "name": "lr-only",
+        "trainable": "scripted",
+        "metric": "score",
+        "mode": "max",
+        "max_iterations": 2,
+        "space": IMPORTANCE_SPACE,
+        "resources": {"cpu": 1, "gpu": 0},
+    }
+    (path / "tunefleet.yaml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def copy_without(source: Path, target: Path, *names: str) -> Path:
+    """Copy an experiment directory, leaving out the named top-level files (e.g. tunefleet.yaml)."""
+    shutil.copytree(source, target)
+    for name in names:
+        (target / name).unlink()
+    return target

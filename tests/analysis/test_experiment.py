@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from ray.tune import ExperimentAnalysis
 
+from tests.analysis.conftest import copy_without
 from tunefleet.analysis import ExperimentResults, load_results
 from tunefleet.errors import ConfigError, TunefleetError
 
@@ -223,6 +224,7 @@ def test_a_failure_the_trial_recovered_from_is_listed_but_not_counted_as_an_erro
         "trial_id": recovered,
         "status": "TERMINATED",
         "error": "The node died unexpectedly.",
+        "traceback": "The node died unexpectedly.",
     }
     assert summary["num_errors"] == summary["status_counts"]["ERROR"] == 1
     assert recovered_error in summary["errors"]
@@ -249,6 +251,7 @@ def test_summary_is_plain_json_with_the_documented_shape(
         "status_counts",
         "best",
         "top",
+        "test_metrics",
         "errors",
     }
     assert summary["experiment"] == {"path": str(Path(results.path)), "name": results.name}
@@ -275,6 +278,7 @@ def test_summary_is_plain_json_with_the_documented_shape(
     assert best["metrics"][results.metric] == best["value"]
     assert best["metrics"]["training_iteration"] == best["training_iteration"]
     assert "test_accuracy" in best["metrics"]
+    assert summary["test_metrics"] == {"test_accuracy": best["metrics"]["test_accuracy"]}
     assert not (BOOKKEEPING | {"trial_id"}) & set(best["metrics"])
     assert type(best["training_iteration"]) is int
     assert type(best["value"]) is float
@@ -351,11 +355,27 @@ def test_a_missing_directory_raises(tmp_path: Path) -> None:
         load_results(tmp_path / "nope", metric="score", mode="max")
 
 
-def test_without_tunefleet_yaml_metric_and_mode_are_required(asha_experiment: Path) -> None:
-    with pytest.raises(TunefleetError, match=r"no metric or mode .*--metric.*--mode"):
-        load_results(asha_experiment)
+def test_without_tunefleet_yaml_metric_and_mode_are_what_ray_tune_was_given(asha_experiment: Path) -> None:
+    results = load_results(asha_experiment)
+
+    assert (results.metric, results.mode) == ("val_loss", "min")  # TuneConfig in the conftest
+    assert load_results(asha_experiment, mode="max").mode == "max"
+
+
+def test_without_tunefleet_yaml_or_ray_objective_metric_and_mode_are_required(
+    asha_experiment: Path, tmp_path: Path
+) -> None:
+    copy = copy_without(asha_experiment, tmp_path / "no-objective", "tuner.pkl")
+    state = next(copy.glob("experiment_state-*.json"))
+    data = json.loads(state.read_text())
+    data["runner_data"]["_metric"] = None
+    state.write_text(json.dumps(data))
+
+    with pytest.raises(TunefleetError, match=r"no metric or mode .*--metric.*--mode") as excinfo:
+        load_results(copy)
+    assert str(copy) in str(excinfo.value)
     with pytest.raises(TunefleetError, match=r"no mode"):
-        load_results(asha_experiment, metric="val_loss")
+        load_results(copy, metric="val_loss")
 
 
 @pytest.mark.parametrize(

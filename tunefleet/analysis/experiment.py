@@ -3,8 +3,8 @@
 Works on any experiment directory, made by tunefleet or by plain Ray Tune
 (``storage_path/name/`` with ``experiment_state-*.json`` and one folder per trial holding
 ``result.json``/``progress.csv``, ``params.json`` and, for failed trials, ``error.txt``).
-Loading goes through :class:`ray.tune.ExperimentAnalysis`; this module is the one place in
-:mod:`tunefleet.analysis` that touches Ray objects.
+Ray's files are read directly (:mod:`tunefleet.analysis.files`): 10,000 trials load in
+seconds, without Ray's ``ExperimentAnalysis`` (whose numbers the tests check these against).
 
 Each trial is summarized at one *ranking point*, a single reported result:
 
@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import math
 import os
@@ -33,19 +34,24 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from tunefleet.analysis.files import (
+    STATE_GLOB,
+    ExperimentFiles,
+    TrialFiles,
+    find_state_file,
+    is_nan,
+    objective_from_tuner_pkl,
+    read_experiment,
+)
 from tunefleet.errors import ConfigError, TunefleetError
 
-if TYPE_CHECKING:
-    from ray.tune import ExperimentAnalysis
-    from ray.tune.experiment import Trial
-
-__all__ = ["ExperimentResults", "Scope", "load_results"]
+__all__ = ["ExperimentResults", "Scope", "held_out_metrics", "load_results"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +60,6 @@ Mode = Literal["min", "max"]
 
 #: The resolved experiment file tunefleet writes into every experiment directory.
 TUNEFLEET_YAML = "tunefleet.yaml"
-_STATE_GLOB = "experiment_state-*.json"  # Ray's TuneController.CKPT_FILE_TMPL
-_ERROR_FILE = "error.txt"
 
 # Keys Ray adds to every result. They say nothing about the model, so they are left out of
 # the metric columns (training_iteration and time_total_s are kept, as their own columns).
@@ -126,15 +130,15 @@ def load_results(
     """
     exp_dir = Path(path).expanduser().resolve()
     _check_experiment_dir(exp_dir)
-    settings = _read_tunefleet_yaml(exp_dir / TUNEFLEET_YAML)
-    metric, checked_mode = _resolve_objective(exp_dir, settings, metric, mode)
     if scope not in get_args(Scope):
         raise TunefleetError(f"scope must be one of {list(get_args(Scope))}, got {scope!r}")
+    settings = _read_tunefleet_yaml(exp_dir / TUNEFLEET_YAML)
+    files = read_experiment(exp_dir)
+    metric, checked_mode = _resolve_objective(exp_dir, settings, files, metric, mode)
     name = settings.get("name")
-    analysis = _load_analysis(exp_dir, metric, checked_mode)
     return ExperimentResults(
-        analysis,
-        path=exp_dir,
+        files,
+        settings=settings,
         name=name if isinstance(name, str) and name else exp_dir.name,
         metric=metric,
         mode=checked_mode,
@@ -144,7 +148,7 @@ def load_results(
 
 @dataclass(frozen=True)
 class _TrialRecord:
-    """What this module reads from one Ray trial, as plain data (see :func:`_read_trial`)."""
+    """One trial's results as arrays (see :func:`_trial_records`)."""
 
     trial_id: str
     status: str
@@ -153,7 +157,7 @@ class _TrialRecord:
     columns: dict[str, np.ndarray]  # reported metrics, one array per key, one entry per result
     num_results: int
     state_result: dict[str, Any]  # last result in the experiment state, flat; {} if unused
-    last_reported_nan: bool  # the last value Ray recorded for the ranking metric is NaN
+    last_reported_nan: bool  # the last value reported for the ranking metric is NaN
     error_file: Path | None
     error_text: str | None
 
@@ -174,36 +178,44 @@ class _RankedTrial:
 class ExperimentResults:
     """The trials of one experiment, ranked by a metric; build it with :func:`load_results`.
 
-    The underlying :class:`ray.tune.ExperimentAnalysis` is available as :attr:`analysis`.
+    Attributes:
+        path: The experiment directory.
+        name: The experiment's name (``name`` in tunefleet.yaml, else the folder's name).
+        metric: The metric trials are ranked by.
+        mode: ``"min"`` or ``"max"``.
+        scope: ``"last"`` or ``"all"`` (see the module docstring).
+        settings: ``tunefleet.yaml`` as a dict ({} for a plain Ray Tune directory).
+
     Everything is computed on first use; DataFrame methods return a fresh copy each call.
     """
 
     def __init__(
         self,
-        analysis: ExperimentAnalysis,
+        files: ExperimentFiles,
         *,
-        path: Path,
+        settings: dict[str, Any],
         name: str,
         metric: str,
         mode: Mode,
         scope: Scope,
     ) -> None:
-        self.analysis = analysis
-        self.path = path
+        self.path = files.path
         self.name = name
         self.metric = metric
         self.mode: Mode = mode
         self.scope: Scope = scope
+        self.settings = settings
+        self._files = files
         self._records: list[_TrialRecord] | None = None
+        self._results: pd.DataFrame | None = None
         self._ranked: list[_RankedTrial] | None = None
         self._trials_df: pd.DataFrame | None = None
-        self._history_df: pd.DataFrame | None = None
         self._errors_df: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
         return (
             f"ExperimentResults({str(self.path)!r}, metric={self.metric!r}, mode={self.mode!r}, "
-            f"scope={self.scope!r}, num_trials={len(self.analysis.trials)})"
+            f"scope={self.scope!r}, num_trials={len(self._files.trials)})"
         )
 
     def trials(self) -> pd.DataFrame:
@@ -219,15 +231,45 @@ class ExperimentResults:
             self._trials_df = _trials_frame(self._ranked_trials())
         return self._trials_df.copy()
 
-    def history(self) -> pd.DataFrame:
+    def history(self, bookkeeping: bool = False) -> pd.DataFrame:
         """Every result every trial reported, in trial order then reporting order.
 
-        Columns: ``trial_id``, ``training_iteration``, ``time_total_s`` and the reported
-        metrics (Ray's bookkeeping keys left out).
+        Args:
+            bookkeeping: Also return Ray's bookkeeping columns (``timestamp``, ``hostname``,
+                ``node_ip``, ``time_this_iter_s``, ...).
+
+        Returns:
+            Columns ``trial_id``, ``training_iteration``, ``time_total_s``, the reported
+            metrics, and ``wall_time_s``: when the result was reported, in seconds since the
+            experiment started.
         """
-        if self._history_df is None:
-            self._history_df = _history_frame(self._trial_records())
-        return self._history_df.copy()
+        frame = self._results_frame()
+        if not bookkeeping:
+            frame = frame[[c for c in frame.columns if c == "trial_id" or _is_metric_column(c)]]
+        return frame.copy()
+
+    def importance(self, seed: int = 0) -> pd.DataFrame:
+        """Hyperparameter importance, most important first (see :mod:`tunefleet.analysis.importance`)."""
+        from tunefleet.analysis.importance import importance
+
+        return importance(self, seed=seed)
+
+    def configs(self) -> dict[str, dict[str, Any]]:
+        """Each trial's config (nested), by trial id, as Ray last saved it."""
+        return {t.trial_id: t.config for t in self._files.trials}
+
+    def trial_info(self) -> pd.DataFrame:
+        """One row per trial, in Ray's order: ``trial_id``, ``status``, ``tag`` (Ray's
+        experiment tag), ``start_time`` (Unix seconds) and ``num_failures``."""
+        return pd.DataFrame(
+            {
+                "trial_id": [t.trial_id for t in self._files.trials],
+                "status": [t.status for t in self._files.trials],
+                "tag": [t.tag for t in self._files.trials],
+                "start_time": [t.start_time for t in self._files.trials],
+                "num_failures": [t.num_failures for t in self._files.trials],
+            }
+        )
 
     def errors(self) -> pd.DataFrame:
         """Trials that failed: status ERROR, or an ``error.txt`` left by a failure Ray retried.
@@ -251,9 +293,12 @@ class ExperimentResults:
             ``scope``, ``num_trials``, ``num_errors`` (trials with status ERROR),
             ``status_counts``, ``best`` (a trial object, or None when no trial reported a
             finite value of the metric), ``top`` (at most ``top`` trial objects, best
-            first) and ``errors`` (``trial_id``, ``status``, ``error`` for each row of
-            :meth:`errors`). A trial object has ``trial_id``, ``config`` (nested),
-            ``value``, ``metrics``, ``training_iteration``, ``time_total_s`` and ``status``.
+            first), ``test_metrics`` (the best trial's metrics measured on the test set,
+            see :func:`held_out_metrics`: the trial is picked by validation, these say how
+            it generalizes) and ``errors`` (``trial_id``, ``status``, ``error``,
+            ``traceback`` for each row of :meth:`errors`). A trial object has ``trial_id``,
+            ``config`` (nested), ``value``, ``metrics``, ``training_iteration``,
+            ``time_total_s`` and ``status``.
 
         Raises:
             TunefleetError: ``top`` is negative.
@@ -273,19 +318,27 @@ class ExperimentResults:
             "status_counts": {s: statuses[s] for s in _sort_statuses(statuses)},
             "best": _trial_object(ranked[0]) if ranked else None,
             "top": [_trial_object(t) for t in ranked[:top]],
+            "test_metrics": held_out_metrics(ranked[0].metrics) if ranked else {},
             "errors": [
-                {"trial_id": row.trial_id, "status": row.status, "error": row.error}
+                {
+                    "trial_id": row.trial_id,
+                    "status": row.status,
+                    "error": row.error,
+                    "traceback": row.traceback,
+                }
                 for row in errors.itertuples(index=False)
             ],
         }
         return cast("dict[str, Any]", _jsonable(summary))
 
+    def _results_frame(self) -> pd.DataFrame:
+        if self._results is None:
+            self._results = _results_frame(self._files)
+        return self._results
+
     def _trial_records(self) -> list[_TrialRecord]:
         if self._records is None:
-            frames = self.analysis.trial_dataframes
-            self._records = [
-                _read_trial(trial, frames.get(trial.trial_id), self.metric) for trial in self.analysis.trials
-            ]
+            self._records = _trial_records(self._files, self._results_frame(), self.metric)
         return self._records
 
     def _ranked_trials(self) -> list[_RankedTrial]:
@@ -346,18 +399,79 @@ def _trials_frame(ranked: list[_RankedTrial]) -> pd.DataFrame:
     return frame
 
 
-def _history_frame(records: list[_TrialRecord]) -> pd.DataFrame:
-    # Built column by column from numpy arrays: pd.concat over 10k small DataFrames is ~10x
-    # slower.
-    records = [r for r in records if r.num_results]
-    fixed = ["training_iteration", "time_total_s"]
-    names = fixed + [n for n in _ordered_union(r.columns for r in records) if n not in fixed]
-    lengths = [r.num_results for r in records]
-    data: dict[str, Any] = {"trial_id": np.repeat([r.trial_id for r in records], lengths)}
-    for name in names:
-        parts = [r.columns.get(name, np.full(r.num_results, np.nan)) for r in records]
-        data[name] = np.concatenate(parts) if parts else np.empty(0)
-    return pd.DataFrame(data)
+def _results_frame(files: ExperimentFiles) -> pd.DataFrame:
+    """Every result of every trial, all columns, in one frame built at once (one DataFrame per
+    trial, as Ray builds them, is ~10x slower for 10k trials)."""
+    trials = [t for t in files.trials if t.rows]
+    lengths = np.array([len(t.rows) for t in trials], dtype=int)
+    rows = [row for t in trials for row in t.rows]
+    frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+    frame["trial_id"] = np.repeat([t.trial_id for t in trials], lengths) if rows else []
+    fixed = ["trial_id", "training_iteration", "time_total_s"]
+    for column in fixed[1:]:
+        if column not in frame:
+            frame[column] = np.nan
+    frame = frame[fixed + [c for c in frame.columns if c not in fixed]]
+    frame["wall_time_s"] = _wall_time(frame, trials, lengths, files.start_time)
+    return frame
+
+
+def _wall_time(
+    frame: pd.DataFrame, trials: list[TrialFiles], lengths: np.ndarray, start_time: float | None
+) -> np.ndarray:
+    """Seconds from the experiment's start to each result.
+
+    ``timestamp`` has whole seconds; the trial's start time plus ``time_total_s`` is exact
+    for a trial never restored from a checkpoint (PBT restores), so it is used there.
+    """
+    if frame.empty:
+        return np.empty(0)
+    total = pd.to_numeric(frame["time_total_s"], errors="coerce").to_numpy(dtype=float)
+    stamp = pd.to_numeric(frame.get("timestamp"), errors="coerce")
+    stamp = np.full(len(frame), np.nan) if stamp is None else np.asarray(stamp, dtype=float)
+    starts = np.repeat([math.nan if t.start_time is None else t.start_time for t in trials], lengths)
+    clock = starts + total
+    since_restore = frame.get("iterations_since_restore")
+    if since_restore is not None:
+        restored = pd.to_numeric(since_restore, errors="coerce").to_numpy(dtype=float) != pd.to_numeric(
+            frame["training_iteration"], errors="coerce"
+        ).to_numpy(dtype=float)
+        clock[restored] = stamp[restored]
+    clock = np.where(np.isnan(clock), stamp, clock)
+    origin = start_time
+    if origin is None or not math.isfinite(origin):
+        candidates = clock - np.nan_to_num(total)
+        origin = float(np.nanmin(candidates)) if np.isfinite(candidates).any() else 0.0
+    return np.asarray(clock - origin, dtype=float)
+
+
+def _trial_records(files: ExperimentFiles, results: pd.DataFrame, metric: str) -> list[_TrialRecord]:
+    arrays = {c: results[c].to_numpy() for c in results.columns if _is_metric_column(c)}
+    records = []
+    offset = 0
+    for trial in files.trials:
+        count = len(trial.rows)
+        keys = dict.fromkeys(itertools.chain.from_iterable(trial.rows))  # in reporting order
+        last_value = next((row[metric] for row in reversed(trial.rows) if metric in row), None)
+        if last_value is None:
+            last_value = trial.state_result.get(metric)
+        records.append(
+            _TrialRecord(
+                trial_id=trial.trial_id,
+                status=trial.status,
+                config=trial.config,
+                num_failures=trial.num_failures,
+                columns={c: arrays[c][offset : offset + count] for c in keys if c in arrays},
+                num_results=count,
+                # No result file (deleted, or Ray's loggers disabled): the experiment state's.
+                state_result={} if count else trial.state_result,
+                last_reported_nan=is_nan(last_value),
+                error_file=trial.error_file,
+                error_text=trial.error_text,
+            )
+        )
+        offset += count
+    return records
 
 
 def _errors_frame(records: list[_TrialRecord]) -> pd.DataFrame:
@@ -388,11 +502,11 @@ def _check_experiment_dir(exp_dir: Path) -> None:
         raise TunefleetError(f"{exp_dir} does not exist; expected a Ray Tune experiment directory")
     if not exp_dir.is_dir():
         raise TunefleetError(f"{exp_dir} is a file; expected a Ray Tune experiment directory")
-    if any(exp_dir.glob(_STATE_GLOB)):
+    if find_state_file(exp_dir) is not None:
         return
-    message = f"{exp_dir} is not a Ray Tune experiment directory: no {_STATE_GLOB}"
+    message = f"{exp_dir} is not a Ray Tune experiment directory: no {STATE_GLOB}"
     # A common slip is passing storage_path instead of storage_path/name: name the candidates.
-    inside = sorted(p.name for p in exp_dir.iterdir() if p.is_dir() and any(p.glob(_STATE_GLOB)))
+    inside = sorted(p.name for p in exp_dir.iterdir() if p.is_dir() and find_state_file(p) is not None)
     if inside:
         shown = ", ".join(inside[:5]) + (", ..." if len(inside) > 5 else "")
         message += f" (experiment directories inside it: {shown})"
@@ -419,18 +533,26 @@ def _read_tunefleet_yaml(yaml_path: Path) -> dict[str, Any]:
 
 
 def _resolve_objective(
-    exp_dir: Path, settings: Mapping[str, Any], metric: str | None, mode: str | None
+    exp_dir: Path, settings: Mapping[str, Any], files: ExperimentFiles, metric: str | None, mode: str | None
 ) -> tuple[str, Mode]:
-    """Metric and mode from the arguments, else from tunefleet.yaml."""
+    """Metric and mode from the arguments, else tunefleet.yaml, else what Ray Tune was given.
+
+    For a plain Ray Tune directory the metric is in the experiment state and the mode in
+    ``tuner.pkl`` (read only when needed: unpickling it imports Ray).
+    """
     yaml_path = exp_dir / TUNEFLEET_YAML
     metric = metric if metric is not None else settings.get("metric")
     mode = mode if mode is not None else settings.get("mode")
+    if metric is None:
+        metric = files.metric
+    if mode is None:
+        _, mode = objective_from_tuner_pkl(exp_dir)
     missing = [key for key, value in (("metric", metric), ("mode", mode)) if value is None]
     if missing:
         if yaml_path.exists():
             source = f"{yaml_path} has no {' or '.join(missing)}"
         else:
-            source = f"there is no {yaml_path}"
+            source = f"there is no {yaml_path} and Ray Tune was not given one"
         raise TunefleetError(
             f"{exp_dir}: no {' or '.join(missing)} to rank trials by ({source}); pass "
             + " and ".join(f"{key}=... (CLI: --{key})" for key in missing)
@@ -440,18 +562,6 @@ def _resolve_objective(
     if mode not in get_args(Mode):
         raise TunefleetError(f"{exp_dir}: mode must be 'min' or 'max', got {mode!r}")
     return metric, cast("Mode", mode)
-
-
-def _load_analysis(exp_dir: Path, metric: str, mode: Mode) -> ExperimentAnalysis:
-    # Imported here: `import ray.tune` takes over a second, and the CLI imports this package
-    # for every command.
-    from ray.tune import ExperimentAnalysis
-
-    try:
-        return ExperimentAnalysis(str(exp_dir), default_metric=metric, default_mode=mode)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        # A truncated or foreign experiment_state-*.json (json/cloudpickle errors).
-        raise TunefleetError(f"{exp_dir}: cannot read the experiment state: {exc}") from exc
 
 
 # -- the ranking point ------------------------------------------------------------------------
@@ -506,51 +616,6 @@ def _as_float(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
-
-
-# -- Ray trials -------------------------------------------------------------------------------
-
-
-def _read_trial(trial: Trial, frame: pd.DataFrame | None, metric: str) -> _TrialRecord:
-    """Everything needed from one Ray trial. Trial is a Ray developer API: read it only here."""
-    columns: dict[str, np.ndarray] = {}
-    num_results = 0
-    state_result: dict[str, Any] = {}
-    if frame is not None and "training_iteration" in frame and frame["training_iteration"].duplicated().any():
-        # A trial continued from a checkpoint (a retry, or a resumed sweep) reports the
-        # iterations after that checkpoint again; the later report of each one is its history.
-        frame = frame.drop_duplicates("training_iteration", keep="last").reset_index(drop=True)
-    if frame is not None and not frame.empty:
-        columns = {str(c): frame[c].to_numpy() for c in frame.columns if _is_metric_column(c)}
-        num_results = len(frame)
-    elif trial.has_reported_at_least_once:
-        # No result file (deleted, or Ray's loggers disabled): use the last result saved in
-        # the experiment state.
-        state_result = _flatten(trial.last_result)
-    last_value = trial.metric_analysis.get(metric, {}).get("last")
-    error_file = None
-    if trial.path is not None:
-        error_file = Path(trial.path, trial.run_metadata.error_filename or _ERROR_FILE)
-    return _TrialRecord(
-        trial_id=str(trial.trial_id),
-        status=str(trial.status),
-        config=trial.config,
-        num_failures=int(trial.num_failures),
-        columns=columns,
-        num_results=num_results,
-        state_result=state_result,
-        last_reported_nan=isinstance(last_value, float) and math.isnan(last_value),
-        error_file=error_file,
-        # Read the file even if the experiment state (saved periodically) predates the failure.
-        error_text=_read_text(error_file) if error_file is not None else None,
-    )
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
 
 
 # -- error.txt --------------------------------------------------------------------------------
@@ -615,6 +680,11 @@ def _ordered_union(keyed: Iterable[Mapping[str, Any]]) -> list[str]:
 def _sort_statuses(statuses: Iterable[str]) -> list[str]:
     known = {s: i for i, s in enumerate(_STATUS_ORDER)}
     return sorted(statuses, key=lambda s: (known.get(s, len(known)), s))
+
+
+def held_out_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The metrics measured on the test set: names starting with ``test`` or ending with ``_test``."""
+    return {k: v for k, v in metrics.items() if k.lower().startswith("test") or k.lower().endswith("_test")}
 
 
 def _trial_object(trial: _RankedTrial) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -25,15 +26,16 @@ from tunefleet.analysis.experiment import _flatten
 if TYPE_CHECKING:
     from tunefleet.analysis.experiment import ExperimentResults
 
-__all__ = ["render_summary", "summary_to_csv"]
+__all__ = ["render_frame", "render_summary", "summary_to_csv", "trials_to_parquet", "varying_keys"]
 
 # Shown next to the ranking metric when trials report it (and it is not the metric itself).
 _EXTRA_METRIC = "test_accuracy"
 _MISSING = "-"
+_TRACEBACK_LINES = 8
 
 
-def render_summary(summary: Mapping[str, Any], console: Console) -> None:
-    """Print a summary: a title, the top trials, the best config and the errors.
+def render_summary(summary: Mapping[str, Any], console: Console, tracebacks: bool = False) -> None:
+    """Print a summary: a title, the top trials, the best config, its test metrics and the errors.
 
     The table has the rank, trial id, metric value, ``test_accuracy`` when reported,
     iterations, training time, status, and the config keys whose values differ between the
@@ -42,6 +44,7 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
     Args:
         summary: The dict returned by ``ExperimentResults.summary()``.
         console: Where to print.
+        tracebacks: Print the end of each error's traceback under it.
     """
     console.print(_title(summary))
     top: Sequence[Mapping[str, Any]] = summary["top"]
@@ -61,6 +64,14 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
         pairs = ", ".join(f"{key}={_format(value)}" for key, value in flat.items())
         line = Text.assemble(("Best config", "bold"), f" ({best['trial_id']}): ", pairs or "{}")
         console.print(line)
+    held_out = summary.get("test_metrics") or {}
+    if held_out:
+        pairs = ", ".join(f"{key}={_format(value)}" for key, value in held_out.items())
+        console.print(
+            Text.assemble(
+                ("Test metrics of the best trial", "bold"), f" (picked by {summary['metric']}): ", pairs
+            )
+        )
     errors: Sequence[Mapping[str, Any]] = summary["errors"]
     if errors:
         console.print(Text(f"Errors ({len(errors)}):", style="bold red"))
@@ -69,11 +80,47 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
             console.print(
                 Text.assemble("  ", (error["trial_id"], "bold"), status, ": ", error["error"] or "")
             )
+            if tracebacks and error.get("traceback"):
+                lines = str(error["traceback"]).splitlines()[-_TRACEBACK_LINES:]
+                console.print(Text("\n".join("      " + line for line in lines), style="dim"), soft_wrap=True)
+
+
+def render_frame(frame: pd.DataFrame, console: Console) -> None:
+    """Print a DataFrame as a table (floats with 4 significant digits, NaN as '-')."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in frame.columns:
+        table.add_column(str(column), justify="left" if frame[column].dtype.kind == "O" else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(Text(_format(None if _is_nan(v) else v)) for v in row))
+    console.print(table)
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and value != value
 
 
 def summary_to_csv(results: ExperimentResults) -> str:
     """The :meth:`~tunefleet.analysis.experiment.ExperimentResults.trials` table as CSV text."""
     return str(results.trials().to_csv(index=False))
+
+
+def trials_to_parquet(results: ExperimentResults) -> bytes:
+    """The :meth:`~tunefleet.analysis.experiment.ExperimentResults.trials` table as Parquet bytes.
+
+    Config columns that mix types (a conditional hyperparameter: None or a number, or
+    lists) are stored as their JSON text, since a Parquet column has one type.
+    """
+    import io
+    import json
+
+    trials = results.trials()
+    for column in trials.columns[trials.dtypes.map(lambda d: d.kind == "O")]:
+        kinds = {type(v) for v in trials[column] if v is not None}
+        if len(kinds) > 1 or kinds & {list, dict, tuple}:
+            trials[column] = [None if v is None else json.dumps(v, default=str) for v in trials[column]]
+    buffer = io.BytesIO()
+    trials.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 def _title(summary: Mapping[str, Any]) -> Text:
@@ -91,7 +138,7 @@ def _top_table(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]], wit
     metric = summary["metric"]
     show_extra = metric != _EXTRA_METRIC and any(_EXTRA_METRIC in t["metrics"] for t in top)
     configs = [_flatten(t["config"]) for t in top]
-    varying = _varying_keys(configs) if with_config else []
+    varying = varying_keys(configs) if with_config else []
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("#", justify="right")
@@ -123,7 +170,7 @@ def _top_table(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]], wit
 def _config_table(top: Sequence[Mapping[str, Any]]) -> Table:
     """Rank and trial id, then the config keys that differ between the rows shown."""
     configs = [_flatten(t["config"]) for t in top]
-    varying = _varying_keys(configs)
+    varying = varying_keys(configs)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("#", justify="right")
     table.add_column("trial_id")
@@ -135,7 +182,7 @@ def _config_table(top: Sequence[Mapping[str, Any]]) -> Table:
     return table
 
 
-def _varying_keys(configs: Sequence[Mapping[str, Any]]) -> list[str]:
+def varying_keys(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     """Keys, in order of first appearance, whose values are not the same in every config."""
     keys: dict[str, None] = {}
     for config in configs:

@@ -1,0 +1,86 @@
+"""The HTML report: self-contained, every section, PBT lineage from a constructed file."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.analysis.conftest import copy_without
+from tunefleet.analysis import load_results
+from tunefleet.analysis.report import SECTIONS, build_report
+
+pytestmark = pytest.mark.slow
+
+# Any attribute or CSS url() that would fetch something from elsewhere.
+EXTERNAL = re.compile(
+    r"""(?:src|href|action|data)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""", re.I
+)
+
+
+def _section(html: str, key: str) -> str:
+    return html.split(f'<section id="{key}">', 1)[1].split("</section>", 1)[0]
+
+
+def test_the_report_is_self_contained_and_has_every_section(lr_experiment: Path) -> None:
+    html = build_report(load_results(lr_experiment))
+
+    assert not EXTERNAL.search(html)
+    assert "<script" not in html
+    for key, title in SECTIONS:
+        assert f'<section id="{key}"><h2>{title}</h2>' in html
+    for key in (
+        "history",
+        "learning-curves",
+        "importance",
+        "marginal-effects",
+        "parallel-coordinates",
+        "compute",
+    ):
+        assert '<img alt="' in _section(html, key), key
+        assert 'src="data:image/png;base64,' in _section(html, key), key
+    assert "random-forest permutation importance" in _section(html, "importance")
+    assert "lr: log (tunefleet.yaml)" in _section(html, "importance")
+    assert "loguniform" in _section(html, "experiment-file")  # the YAML as it was run
+    assert "test_score" in _section(html, "summary")  # the best trial's test metric
+    assert "No trial failed." in _section(html, "errors")
+
+
+def test_a_plain_ray_tune_sweep_reports_errors_with_tracebacks(fifo_experiment: Path, tmp_path: Path) -> None:
+    copy = copy_without(fifo_experiment, tmp_path / "plain", "tunefleet.yaml")  # as if by Ray Tune alone
+
+    html = build_report(load_results(copy))
+
+    assert not EXTERNAL.search(html)
+    assert "ValueError: loss diverged at lr=0.1" in _section(html, "errors")
+    assert "<pre>" in _section(html, "errors")
+    assert "No tunefleet.yaml" in _section(html, "experiment-file")
+    assert "Not a Population Based Training experiment" in _section(html, "pbt")
+
+
+def test_a_pbt_lineage_file_gives_the_lineage_and_the_best_trials_schedule(
+    fifo_experiment: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "pbt"
+    shutil.copytree(fifo_experiment, copy)
+    results = load_results(copy)
+    ranked = list(results.trials()["trial_id"])
+    best, other = ranked[0], ranked[1]
+    step = {
+        "time": 1.0,
+        "trial": best,
+        "iteration": 2,
+        "source_trial": other,
+        "source_iteration": 2,
+        "old_config": {"optim": {"lr": 0.1}},
+        "new_config": {"optim": {"lr": 0.125}},
+    }
+    (copy / "pbt_lineage.jsonl").write_text(json.dumps(step) + "\n")
+
+    pbt = _section(build_report(load_results(copy)), "pbt")
+
+    assert pbt.count("<img") == 2  # lineage and schedule
+    assert f'<td class="l">{other}</td>' in pbt and "optim/lr=0.125" in pbt

@@ -1,0 +1,332 @@
+"""One self-contained HTML report of an experiment: no external URL, figures inlined as PNG.
+
+Sections (each has a stable ``id``): ``summary``, ``history``, ``learning-curves``,
+``importance``, ``marginal-effects``, ``parallel-coordinates``, ``rungs``, ``pbt``,
+``compute``, ``errors``, ``experiment-file``. A section that does not apply (rungs without
+successive halving, PBT without a lineage) says so in one line.
+
+Example:
+    >>> write_report(load_results("runs/quickstart"), "report.html")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import os
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tunefleet.analysis import curves, plots
+from tunefleet.analysis.compute import compute_accounting
+from tunefleet.analysis.experiment import TUNEFLEET_YAML, _flatten, held_out_metrics
+from tunefleet.analysis.hyperparams import hyperparameters
+from tunefleet.analysis.importance import IMPORTANCE_METHOD, MIN_TRIALS, importance, marginal_effects
+from tunefleet.analysis.pbt import lineage, schedule
+from tunefleet.analysis.tables import varying_keys
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from tunefleet.analysis.experiment import ExperimentResults
+
+__all__ = ["SECTIONS", "build_report", "figure_to_img", "write_report"]
+
+SECTIONS = (
+    ("summary", "Summary"),
+    ("history", "Optimization history"),
+    ("learning-curves", "Learning curves"),
+    ("importance", "Hyperparameter importance"),
+    ("marginal-effects", "Marginal effects"),
+    ("parallel-coordinates", "Parallel coordinates"),
+    ("rungs", "Early-stopping rungs"),
+    ("pbt", "Population Based Training"),
+    ("compute", "Compute"),
+    ("errors", "Errors"),
+    ("experiment-file", "Experiment file"),
+)
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:24px auto;
+padding:0 16px;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:0}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:2em}
+.sub{color:#666;margin-top:4px}nav a{margin-right:12px;color:#1f5fa8;text-decoration:none}
+table{border-collapse:collapse;font-size:.9em;margin:8px 0}
+th,td{padding:4px 10px;border-bottom:1px solid #eee;text-align:right}th{background:#f6f6f6}
+td.l,th.l{text-align:left}img{max-width:100%;height:auto}
+pre{background:#f6f8fa;padding:10px;overflow-x:auto;font-size:.85em}.note{color:#555;font-style:italic}
+.cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ddd;border-radius:6px;padding:8px 14px}
+.card b{display:block;font-size:1.3em}
+"""
+
+
+def write_report(results: ExperimentResults, path: str | os.PathLike[str], top: int = 10) -> Path:
+    """Write :func:`build_report` to ``path``; returns the path written."""
+    target = Path(path)
+    target.write_text(build_report(results, top=top), encoding="utf-8")
+    return target
+
+
+def build_report(results: ExperimentResults, top: int = 10) -> str:
+    """The report as one HTML string (see the module docstring)."""
+    summary = results.summary(top=top)
+    best_id = summary["best"]["trial_id"] if summary["best"] else None
+    parts = {
+        "summary": _summary_section(results, summary),
+        "history": _history_section(results),
+        "learning-curves": _figure_or_note(
+            plots.plot_learning_curves(curves.learning_curves(results), results.metric, results.mode, best_id)
+            if len(results.history())
+            else None,
+            "No trial reported a result.",
+        ),
+        **_importance_sections(results, best_id),
+        "rungs": _rungs_section(results),
+        "pbt": _pbt_section(results, summary),
+        "compute": _compute_section(results),
+        "errors": _errors_section(results),
+        "experiment-file": _experiment_file_section(results),
+    }
+    nav = " ".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title in SECTIONS)
+    body = "\n".join(
+        f'<section id="{key}"><h2>{html.escape(title)}</h2>\n{parts[key]}\n</section>'
+        for key, title in SECTIONS
+    )
+    when = dt.datetime.now().isoformat(timespec="seconds")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(results.name)}: tunefleet report</title><style>{_CSS}</style></head><body>\n"
+        f'<h1>{html.escape(results.name)}</h1>\n<p class="sub">{html.escape(str(results.path))} · '
+        f"ranked by <b>{html.escape(results.metric)}</b> ({results.mode}, scope={results.scope}) · "
+        f"report made {when} by tunefleet</p>\n<nav>{nav}</nav>\n{body}\n</body></html>\n"
+    )
+
+
+def figure_to_img(fig: Figure, alt: str = "") -> str:
+    """An ``<img>`` tag holding the figure as a base64 PNG (closes the figure)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+# -- sections ---------------------------------------------------------------------------------
+
+
+def _figure_or_note(fig: Figure | None, note: str, alt: str = "") -> str:
+    return figure_to_img(fig, alt) if fig is not None else f'<p class="note">{html.escape(note)}</p>'
+
+
+def _summary_section(results: ExperimentResults, summary: Mapping[str, Any]) -> str:
+    best = summary["best"]
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in summary["status_counts"].items())
+    cards = [
+        ("trials", f"{summary['num_trials']}", counts),
+        (f"best {results.metric}", _cell(best["value"]) if best else "-", best["trial_id"] if best else ""),
+    ]
+    if best:
+        for name, value in held_out_metrics(best["metrics"]).items():
+            cards.append((name, _cell(value), "best trial by validation, on the test set"))
+    html_cards = "".join(
+        f'<div class="card">{html.escape(label)}<b>{html.escape(value)}</b>'
+        f'<span class="note">{html.escape(note)}</span></div>'
+        for label, value, note in cards
+    )
+    if not best:
+        return f'<div class="cards">{html_cards}</div><p class="note">No trial reported a finite value.</p>'
+    config = _flatten(best["config"])
+    best_table = _table(["hyperparameter", "value"], [[k, _cell(v)] for k, v in config.items()], left=2)
+    configs = [_flatten(trial["config"]) for trial in summary["top"]]
+    varying = varying_keys(configs)  # constants are in the best trial's table above
+    rows = []
+    for rank, (trial, flat) in enumerate(zip(summary["top"], configs, strict=True), start=1):
+        rows.append(
+            [
+                rank,
+                trial["trial_id"],
+                _cell(trial["value"]),
+                _cell(trial["training_iteration"]),
+                _cell(trial["time_total_s"]),
+                trial["status"],
+                ", ".join(f"{k}={_cell(flat.get(k))}" for k in varying),
+            ]
+        )
+    top_table = _table(
+        ["#", "trial", results.metric, "iterations", "train time (s)", "status", "config (what differs)"],
+        rows,
+        left={1, 5, 6},
+    )
+    return (
+        f'<div class="cards">{html_cards}</div>\n<h3>Best trial: {html.escape(best["trial_id"])}</h3>\n'
+        f"{best_table}\n<h3>Top {len(summary['top'])} trials</h3>\n{top_table}"
+    )
+
+
+def _history_section(results: ExperimentResults) -> str:
+    history = curves.optimization_history(results)
+    if not np.isfinite(history["value"]).any():
+        return f'<p class="note">No trial reported a finite {html.escape(results.metric)}.</p>'
+    return figure_to_img(plots.plot_optimization_history(history, results.metric, results.mode), "history")
+
+
+def _importance_sections(results: ExperimentResults, best_id: str | None) -> dict[str, str]:
+    params = hyperparameters(results)
+    if params.empty:
+        note = '<p class="note">No hyperparameter varied between trials.</p>'
+        return {"importance": note, "marginal-effects": note, "parallel-coordinates": note}
+    scales = ", ".join(f"{p.name}: {p.scale} ({p.source})" for p in params.itertuples(index=False))
+    ranking = importance(results)
+    if ranking.empty:
+        needed = f"Needs at least {MIN_TRIALS} trials with a finite {results.metric}."
+        importance_html = f'<p class="note">{html.escape(needed)}</p>'
+    else:
+        importance_html = (
+            f'<p class="note">Method: {html.escape(IMPORTANCE_METHOD)}. Scales: {html.escape(scales)}.</p>'
+            + figure_to_img(plots.plot_importance(ranking, results.metric), "importance")
+        )
+    effects = marginal_effects(results)
+    return {
+        "importance": importance_html,
+        "marginal-effects": figure_to_img(
+            plots.plot_marginal_effects(effects, results.metric, results.mode, best_id), "marginal effects"
+        ),
+        "parallel-coordinates": figure_to_img(
+            plots.plot_parallel_coordinates(results.trials(), params, results.metric, results.mode),
+            "parallel coordinates",
+        ),
+    }
+
+
+def _rungs_section(results: ExperimentResults) -> str:
+    scheduler = results.settings.get("scheduler")
+    kind = scheduler.get("type") if isinstance(scheduler, dict) else None
+    rungs = curves.rung_counts(results)
+    stopped = curves.learning_curves(results).groupby("trial_id")["stopped_early"].first().sum()
+    if kind in {"asha", "hyperband"} or (kind is None and stopped and 1 < len(rungs) <= 8):
+        source = f"rungs of the {kind} scheduler" if kind else "iterations at which trials stopped"
+        return f'<p class="note">Bars: {source}.</p>' + figure_to_img(plots.plot_rungs(rungs), "rungs")
+    return f'<p class="note">The scheduler ({html.escape(str(kind or "unknown"))}) has no rungs.</p>'
+
+
+def _pbt_section(results: ExperimentResults, summary: Mapping[str, Any]) -> str:
+    steps = lineage(results)
+    if steps.empty:
+        return '<p class="note">Not a Population Based Training experiment (no pbt_lineage.jsonl).</p>'
+    best = summary["best"]
+    trial_ids = list(results.trial_info()["trial_id"])
+    parts = []
+    path = None
+    if best:
+        path = schedule(steps, best["trial_id"], int(best["training_iteration"] or 0), results.configs())
+    parts.append(figure_to_img(plots.plot_lineage(steps, trial_ids, path), "lineage"))
+    if path is not None:
+        scales = dict(zip(*hyperparameters(results)[["name", "scale"]].T.to_numpy(), strict=True))
+        parts.append(figure_to_img(plots.plot_schedule(path, scales, best["trial_id"]), "schedule"))
+        rows = [
+            [s.start_iteration, s.end_iteration, s.trial, _config_text(s.config)] for s in path.itertuples()
+        ]
+        parts.append(_table(["from iteration", "to iteration", "weights of trial", "config"], rows, left=4))
+    return "\n".join(parts)
+
+
+def _compute_section(results: ExperimentResults) -> str:
+    accounting = compute_accounting(results)
+    if not accounting.num_trials:
+        return '<p class="note">No trial reported a result.</p>'
+    per_trial = []
+    if accounting.cpus_per_trial is not None:
+        per_trial.append(f"{accounting.cpus_per_trial:g} CPU")
+    if accounting.gpus_per_trial is not None:
+        per_trial.append(f"{accounting.gpus_per_trial:g} GPU")
+    resources = " + ".join(per_trial) + " per trial" if per_trial else "resources per trial not recorded"
+    rows: list[list[Any]] = [
+        ["trial-iterations", accounting.trial_iterations, accounting.full_trial_iterations],
+        ["trial-seconds", f"{accounting.trial_seconds:.1f}", f"{accounting.full_trial_seconds:.1f}"],
+    ]
+    table = _table(
+        ["", "used", f"every trial to {accounting.max_iterations} iterations (estimate)"], rows, left=1
+    )
+    nodes = _table(
+        ["hostname", "node IP", "trials", "trial-iterations", "trial-seconds"],
+        [
+            [r.hostname, r.node_ip, r.trials, r.trial_iterations, f"{r.trial_seconds:.1f}"]
+            for r in accounting.nodes.itertuples(index=False)
+        ],
+        left=2,
+    )
+    return (
+        f"<p>{accounting.num_trials} trials, wall time {accounting.wall_time_s:.0f} s, {resources}. "
+        "The no-early-stopping cost runs each trial to the budget at its own mean seconds per "
+        "iteration.</p>\n"
+        + table
+        + figure_to_img(plots.plot_compute(accounting), "compute")
+        + f"\n<h3>Where it ran</h3>\n{nodes}"
+    )
+
+
+def _errors_section(results: ExperimentResults) -> str:
+    errors = results.errors()
+    if errors.empty:
+        return '<p class="note">No trial failed.</p>'
+    blocks = []
+    for row in errors.itertuples(index=False):
+        retried = "" if row.status == "ERROR" else " (recovered after a retry)"
+        blocks.append(
+            f"<details><summary><b>{html.escape(row.trial_id)}</b>{retried}: "
+            f"{html.escape(str(row.error))}</summary><pre>{html.escape(str(row.traceback))}</pre>"
+            f'<p class="note">{html.escape(str(row.error_file))}</p></details>'
+        )
+    return "\n".join(blocks)
+
+
+def _experiment_file_section(results: ExperimentResults) -> str:
+    path = results.path / TUNEFLEET_YAML
+    if path.is_file():
+        return (
+            f'<p class="note">{html.escape(str(path))}, as run:</p><pre>{html.escape(path.read_text())}</pre>'
+        )
+    return (
+        f'<p class="note">No {TUNEFLEET_YAML}: not run by tunefleet. Metric and mode came from the '
+        "command line or from Ray Tune's own files.</p>"
+    )
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if np.isfinite(value) else "-"
+    return str(value)
+
+
+def _config_text(config: Any) -> str:
+    if not isinstance(config, Mapping):
+        return str(config)
+    return ", ".join(f"{k}={_cell(v)}" for k, v in _flatten(config).items())
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], left: int | Collection[int] = 0) -> str:
+    """An HTML table; the first ``left`` columns (or those listed) are left-aligned text, the
+    rest numbers."""
+
+    def cls(i: int) -> str:
+        aligned = i < left if isinstance(left, int) else i in left
+        return ' class="l"' if aligned else ""
+
+    head = "".join(f"<th{cls(i)}>{html.escape(str(h))}</th>" for i, h in enumerate(header))
+    body = "".join(
+        "<tr>" + "".join(f"<td{cls(i)}>{html.escape(str(c))}</td>" for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
