@@ -117,11 +117,16 @@ class Summary:
     def as_dict(self) -> dict[str, float | int]:
         return {"median": self.median, "min": self.low, "max": self.high, "n": self.n}
 
-    def text(self, digits: int = 3) -> str:
+    def text(self) -> str:
         """``median [min-max]``, or just the value for a single measurement."""
         if self.n == 1:
-            return f"{self.median:.{digits}g}"
-        return f"{self.median:.{digits}g} [{self.low:.{digits}g}-{self.high:.{digits}g}]"
+            return _number(self.median)
+        return f"{_number(self.median)} [{_number(self.low)}-{_number(self.high)}]"
+
+
+def _number(value: float) -> str:
+    """Three significant digits, without an exponent for large values (12,345 not 1.23e+04)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def summarize(values: Sequence[float]) -> Summary:
@@ -186,7 +191,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, Summary):
         return value.text()
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return _number(value)
     return "" if value is None else str(value)
 
 

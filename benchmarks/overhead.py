@@ -30,12 +30,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO, Report, argument_parser, summarize, timed
+from benchmarks.trivial import no_work_experiment
 
 NAME = "overhead"
 TUNEFLEET_ARMS = ("tunefleet-class", "tunefleet-function")
@@ -53,33 +53,13 @@ RAY_INIT: dict[str, Any] = {
 }
 
 
-def _experiment_yaml(kind: str, trials: int, iterations: int, storage: Path) -> str:
-    return textwrap.dedent(
-        f"""\
-        name: overhead-{kind}
-        trainable: {TRAINABLES[kind]}
-        metric: score
-        mode: max
-        num_samples: {trials}
-        max_iterations: {iterations}
-        search: {{algorithm: random, seed: 0}}
-        space:
-          x: {{uniform: [0.0, 1.0]}}
-          iterations: {iterations}
-        resources: {{cpu: 1, gpu: 0}}
-        checkpoint: {{frequency: 0, at_end: false}}
-        storage: {storage}
-        """
-    )
-
-
 def _run_tunefleet(kind: str, trials: int, iterations: int, storage: Path) -> dict[str, float]:
     from rich.console import Console
 
     from tunefleet import load_experiment, run_experiment
 
     path = storage / f"overhead-{kind}.yaml"
-    path.write_text(_experiment_yaml(kind, trials, iterations, storage))
+    path.write_text(no_work_experiment(f"overhead-{kind}", TRAINABLES[kind], trials, iterations, storage))
     with timed() as load:
         experiment = load_experiment(path, [])
     cpu = time.process_time()

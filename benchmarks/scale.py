@@ -4,7 +4,8 @@ Measures whether it completes, the wall time, the peak resident memory (read fro
 Linux only) of the driver process (``tunefleet run``) and of everything it started (Ray's GCS,
 raylet, workers), the size and file count of the experiment directory, and the wall time of
 ``tunefleet analyze --format json`` on it.
-The trainable is ``benchmarks/trivial.py``'s ``NoWork`` (no work, ``--iterations`` results each).
+The trainable is ``benchmarks/trivial.py``'s ``NoWork`` (no work, ``--iterations`` results each,
+one by default: the figures are about the number of trials).
 
 A watchdog (``--max-minutes``) stops a sweep that cannot finish in time; the report then says how
 many trials had started, so a partial run is reported as partial.
@@ -21,33 +22,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO, Report, argument_parser, directory_size, timed
+from benchmarks.trivial import no_work_experiment
 
 NAME = "scale"
-
-
-def _experiment_yaml(trials: int, iterations: int, storage: Path) -> str:
-    return textwrap.dedent(
-        f"""\
-        name: scale
-        trainable: benchmarks.trivial:NoWork
-        metric: score
-        mode: max
-        num_samples: {trials}
-        max_iterations: {iterations}
-        search: {{algorithm: random, seed: 0}}
-        space:
-          x: {{uniform: [0.0, 1.0]}}
-        resources: {{cpu: 1, gpu: 0}}
-        checkpoint: {{frequency: 0, at_end: false}}
-        storage: {storage}
-        """
-    )
+TRAINABLE = "benchmarks.trivial:NoWork"
 
 
 def _processes() -> dict[int, tuple[int, int]]:
@@ -122,8 +105,9 @@ def run_sweep(command: list[str], log: Path, max_seconds: float, poll_s: float =
 def main() -> None:
     parser = argument_parser(__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10_000)
-    parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--max-minutes", type=float, default=40.0, help="stop the sweep after this long")
+    parser.add_argument("--iterations", type=int, default=1, help="results per trial")
+    parser.add_argument("--max-minutes", type=float, default=25.0, help="stop the sweep after this long")
+    parser.add_argument("--analyze-timeout", type=float, default=900, help="seconds")
     parser.add_argument("--keep", action="store_true", help="keep the experiment directory")
     args = parser.parse_args()
     if args.smoke:
@@ -133,7 +117,7 @@ def main() -> None:
     report.settings = {"trials": args.trials, "iterations": args.iterations, "max_minutes": args.max_minutes}
     tmp = Path(tempfile.mkdtemp(prefix="tf-scale-"))
     experiment = tmp / "scale.yaml"
-    experiment.write_text(_experiment_yaml(args.trials, args.iterations, tmp))
+    experiment.write_text(no_work_experiment("scale", TRAINABLE, args.trials, args.iterations, tmp))
     tunefleet = [sys.executable, "-m", "tunefleet.cli"]
 
     report.log(f"tunefleet run: {args.trials} trials x {args.iterations} iterations (log: {tmp}/run.log)")
@@ -143,14 +127,16 @@ def main() -> None:
     size, files = directory_size(directory) if directory.exists() else (0, 0)
     report.log(f"  exit {sweep['returncode']} after {sweep['wall_s']:.0f} s; {trial_dirs} trial directories")
 
+    analyze = [*tunefleet, "analyze", str(directory), "--format", "json", "--top", "5"]
     with timed() as analyze_wall:
-        analyzed = subprocess.run(
-            [*tunefleet, "analyze", str(directory), "--format", "json", "--top", "5"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        try:
+            analyzed = subprocess.run(
+                analyze, cwd=REPO, capture_output=True, text=True, check=False, timeout=args.analyze_timeout
+            )
+        except subprocess.TimeoutExpired:
+            analyzed = subprocess.CompletedProcess(
+                analyze, -1, "", f"timed out after {args.analyze_timeout} s"
+            )
     summary = json.loads(analyzed.stdout) if analyzed.returncode == 0 else {}
     completed = summary.get("status_counts", {}).get("TERMINATED")
 

@@ -7,11 +7,13 @@ import the very same code: ``trainable: benchmarks.trivial:NoWork``.
 
 from __future__ import annotations
 
+import textwrap
+from pathlib import Path
 from typing import Any
 
 from ray import tune
 
-__all__ = ["NoWork", "no_work"]
+__all__ = ["NoWork", "no_work", "no_work_experiment"]
 
 REPORTED = frozenset({"score"})
 
@@ -46,3 +48,28 @@ def no_work(config: dict[str, Any]) -> None:
 
 
 no_work.reported_metrics = REPORTED  # type: ignore[attr-defined]
+
+
+def no_work_experiment(name: str, trainable: str, trials: int, iterations: int, storage: Path) -> str:
+    """A tunefleet experiment file: random search over ``x`` for ``trials`` no-work trials.
+
+    One CPU per trial and no trial checkpoints, like the hand-written Ray Tune sweeps it is
+    compared with.
+    """
+    return textwrap.dedent(
+        f"""\
+        name: {name}
+        trainable: {trainable}
+        metric: score
+        mode: max
+        num_samples: {trials}
+        max_iterations: {iterations}
+        search: {{algorithm: random, seed: 0}}
+        space:
+          x: {{uniform: [0.0, 1.0]}}
+          iterations: {iterations}
+        resources: {{cpu: 1, gpu: 0}}
+        checkpoint: {{frequency: 0, at_end: false}}
+        storage: {storage}
+        """
+    )

@@ -47,6 +47,7 @@ def test_overhead_smoke_compares_tunefleet_with_ray_tune(tmp_path: Path) -> None
 
 def test_trainable_efficiency_smoke_pairs_each_round(tmp_path: Path) -> None:
     figures = run_smoke("trainable_efficiency", tmp_path)["figures"]
+    assert set(figures) == {"wall", "cpu", "train"}
     for measured in figures.values():
         assert len(measured["raw"]["tunefleet"]) == len(measured["raw"]["bare"]) == 2
         assert measured["ratio"]["median"] > 0
