@@ -107,21 +107,30 @@ def _load_average() -> list[float]:
 
 @dataclass(frozen=True)
 class Summary:
-    """Median and spread of repeated measurements."""
+    """Median and spread of repeated measurements (quartiles and extremes)."""
 
     median: float
     low: float
     high: float
     n: int
+    q1: float
+    q3: float
 
     def as_dict(self) -> dict[str, float | int]:
-        return {"median": self.median, "min": self.low, "max": self.high, "n": self.n}
+        return {
+            "median": self.median,
+            "q1": self.q1,
+            "q3": self.q3,
+            "min": self.low,
+            "max": self.high,
+            "n": self.n,
+        }
 
     def text(self) -> str:
-        """``median [min-max]``, or just the value for a single measurement."""
+        """``median [q1-q3]`` (the interquartile range), or the value of a single measurement."""
         if self.n == 1:
             return _number(self.median)
-        return f"{_number(self.median)} [{_number(self.low)}-{_number(self.high)}]"
+        return f"{_number(self.median)} [{_number(self.q1)}-{_number(self.q3)}]"
 
 
 def _number(value: float) -> str:
@@ -130,10 +139,11 @@ def _number(value: float) -> str:
 
 
 def summarize(values: Sequence[float]) -> Summary:
-    """Median, minimum and maximum of ``values`` (at least one)."""
+    """Median, quartiles, minimum and maximum of ``values`` (at least one)."""
     if not values:
         raise ValueError("nothing to summarize")
-    return Summary(statistics.median(values), min(values), max(values), len(values))
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
+    return Summary(statistics.median(values), min(values), max(values), len(values), q1, q3)
 
 
 @dataclass

@@ -178,7 +178,7 @@ def main() -> None:
 
     per_trial, cpu_per_trial = {}, {}
     table = report.table(
-        f"{args.trials} trials x {args.iterations} iterations, no work (median [min-max] over rounds)",
+        f"{args.trials} trials x {args.iterations} iterations, no work, median [IQR] of rounds",
         ["arm", "trials", "sweep s", "per trial ms", "driver CPU per trial ms", "process s"],
     )
     for arm in arms:

@@ -24,12 +24,12 @@ not give the same random streams in the two libraries, so compare the distributi
 from __future__ import annotations
 
 import tempfile
-import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from benchmarks.common import Report, argument_parser, summarize
 from benchmarks.objectives import OBJECTIVES, Objective
@@ -90,31 +90,23 @@ def run_through_tune(objective: Objective, evaluations: int, seed: int) -> Histo
 
     with tempfile.TemporaryDirectory(prefix="tf-fidelity-") as tmp:
         path = Path(tmp) / "fidelity.yaml"
-        space = "\n".join(f"  {k}: {{uniform: [{lo}, {hi}]}}" for k, (lo, hi) in objective.space().items())
-        path.write_text(
-            textwrap.dedent(
-                f"""\
-                name: fidelity-{objective.name}-{seed}
-                trainable: benchmarks.objectives:objective_trial
-                metric: {METRIC}
-                mode: min
-                num_samples: {evaluations}
-                max_iterations: 1
-                search: {{algorithm: hyperopt, seed: {seed}, max_concurrent: 1}}
-                checkpoint: {{frequency: 0, at_end: false}}
-                storage: {tmp}
-                space:
-                  objective: {objective.name}
-                """
-            )
-            + space
-            + "\n"
-        )
+        experiment = {
+            "name": f"fidelity-{objective.name}-{seed}",
+            "trainable": "benchmarks.objectives:objective_trial",
+            "metric": METRIC,
+            "mode": "min",
+            "num_samples": evaluations,
+            "max_iterations": 1,
+            "search": {"algorithm": "hyperopt", "seed": seed, "max_concurrent": 1},
+            "checkpoint": {"frequency": 0, "at_end": False},
+            "storage": tmp,
+            "space": {"objective": objective.name, **objective.space()},
+        }
+        path.write_text(yaml.safe_dump(experiment, sort_keys=False))
         outcome = run_experiment(load_experiment(path, []), console=Console(stderr=True, quiet=True))
         trials = load_results(outcome.path).trials()
-    # Trial ids end in a counter in creation order (= the order TPE proposed them).
-    trials = trials.assign(order=trials["trial_id"].str.rsplit("_", n=1).str[-1].astype(int))
-    return [float(v) for v in trials.sort_values("order")["value"]]
+    # One trial at a time: evaluation order is the order TPE proposed them.
+    return [float(v) for v in trials.sort_values("evaluated_at")["value"]]
 
 
 def main() -> None:
@@ -151,7 +143,7 @@ def main() -> None:
         objective = OBJECTIVES[objective_name]
         table = report.table(
             f"{objective.name} (minimum {objective.minimum}): best value after N evaluations, "
-            "median [min-max] over seeds",
+            "median [interquartile range] over seeds",
             ["method", "seeds", *(f"N={b}" for b in budgets), f"median gap to optimum at N={evaluations}"],
         )
         figures[objective.name] = {}
