@@ -16,8 +16,8 @@ class ProgressCallback(Callback):
     """Prints one line per finished trial and a status line at most every ``interval_s``.
 
     Sweeps of more than ``max_trial_lines`` trials get only the status lines (and a line per
-    failed trial): thousands of lines would bury the status, and rendering each one costs the
-    driver's control loop time that short trials cannot spare (see BENCHMARKS.md).
+    failed trial): thousands of lines would bury the status (each line also costs the driver
+    about 0.1 ms of CPU, see BENCHMARKS.md).
 
     Runs in the driver process (Ray Tune calls callbacks from its control loop).
     """
