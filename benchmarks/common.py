@@ -127,10 +127,10 @@ class Summary:
         }
 
     def text(self) -> str:
-        """``median [q1-q3]`` (the interquartile range), or the value of a single measurement."""
+        """``median [q1, q3]`` (the interquartile range), or the value of a single measurement."""
         if self.n == 1:
             return _number(self.median)
-        return f"{_number(self.median)} [{_number(self.q1)}-{_number(self.q3)}]"
+        return f"{_number(self.median)} [{_number(self.q1)}, {_number(self.q3)}]"
 
 
 def _number(value: float) -> str:
@@ -200,6 +200,10 @@ class _Table:
 def _cell(value: Any) -> str:
     if isinstance(value, Summary):
         return value.text()
+    if isinstance(value, dict) and {"median", "q1", "q3", "min", "max", "n"} <= value.keys():
+        return Summary(
+            **{k: value[k] for k in ("median", "q1", "q3", "n")}, low=value["min"], high=value["max"]
+        ).text()
     if isinstance(value, float):
         return _number(value)
     return "" if value is None else str(value)
@@ -263,7 +267,7 @@ class Report:
                 "smoke": self.smoke,
                 "started_utc": self.started.isoformat(timespec="seconds"),
                 "finished_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "command": " ".join([Path(sys.executable).name, *sys.argv]),
+                "command": " ".join(["python -m", f"benchmarks.{self.name}", *sys.argv[1:]]),
                 "machine": self.machine,
                 "load_average_start": self.load_start,
                 "load_average_end": _load_average(),
@@ -318,3 +322,22 @@ def run_interleaved(
         if log:
             log(f"round {round_ + 1}/{repetitions}: " + ", ".join(f"{n}={values[n][-1]:.4g}" for n in names))
     return values
+
+
+def markdown(document: dict[str, Any]) -> str:
+    """The tables and notes of a benchmark's JSON document as Markdown (for BENCHMARKS.md)."""
+    load = f"load average {document['load_average_start']} at start, {document['load_average_end']} at end"
+    parts = [f"`{document['command']}`, {document['started_utc']} to {document['finished_utc']}, {load}:"]
+    for table in document["tables"]:
+        parts.append(f"\n*{table['title']}*\n")
+        parts.append("| " + " | ".join(table["columns"]) + " |")
+        parts.append("|" + "---|" * len(table["columns"]))
+        parts.extend("| " + " | ".join(_cell(v) for v in row) + " |" for row in table["rows"])
+    parts.extend(f"\n- {note}" for note in document["notes"])
+    return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    # python -m benchmarks.common benchmarks/results/NAME.json ...: the tables as Markdown.
+    for name in sys.argv[1:]:
+        print(markdown(json.loads(Path(name).read_text())))

@@ -158,6 +158,11 @@ def main() -> None:
                 "best_after": {str(b): s for b, s in at.items()},
                 "curves": [[c[b - 1] for b in budgets] for c in curves],
             }
+        if "tunefleet via Tune" in methods:
+            # Same seed, same proposals: driving the searcher directly is exactly what Tune does.
+            through_tune = figures[objective.name]["tunefleet via Tune"]["curves"]
+            direct = figures[objective.name]["tunefleet hyperopt"]["curves"][: len(through_tune)]
+            figures[objective.name]["tune_reproduces_searcher_api"] = through_tune == direct
         tf = figures[objective.name]["tunefleet hyperopt"]["best_after"][str(evaluations)]
         ho = figures[objective.name]["hyperopt fmin TPE"]["best_after"][str(evaluations)]
         figures[objective.name]["gap_ratio_tunefleet_over_fmin"] = (tf.median - objective.minimum) / max(
