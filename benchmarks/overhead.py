@@ -166,15 +166,24 @@ def main() -> None:
         "concurrent_trials": os.cpu_count(),
         "arms": arms,
     }
-    log = Path(tempfile.gettempdir()) / f"tunefleet-bench-{NAME}.log"
+    log = (args.output or Path(tempfile.gettempdir()) / NAME).with_suffix(".log")
     log.write_text("")
     runs: dict[str, list[dict[str, float]]] = {arm: [] for arm in arms}
+    failures: list[str] = []
     for round_ in range(args.repetitions):
         for arm in arms if round_ % 2 == 0 else arms[::-1]:
             trials = default_trials if arm == DEFAULT_ARM else args.trials
             report.log(f"round {round_ + 1}: {arm}, {trials} trials")
-            runs[arm].append(_spawn(arm, trials, args.iterations, log))
+            try:
+                runs[arm].append(_spawn(arm, trials, args.iterations, log))
+            except RuntimeError as exc:  # e.g. Ray failing to start on an overloaded machine
+                failures.append(f"round {round_ + 1}: {exc}")
+                report.log(f"  {exc}")
+                continue
             report.log(f"  {runs[arm][-1]['sweep_s']:.1f} s")
+    for failure in failures:
+        report.note(f"FAILED, not in the figures: {failure}")
+    arms = [arm for arm in arms if runs[arm]]
 
     per_trial, cpu_per_trial = {}, {}
     table = report.table(
@@ -214,7 +223,12 @@ def main() -> None:
             ratio_table.append([key, round(value, 3)])
         report.figures["fastest_tuned_ray_arm"] = best_ray
     report.figures.update(
-        runs=runs, per_trial_ms=per_trial, driver_cpu_per_trial_ms=cpu_per_trial, ratios=ratios, log=str(log)
+        failures=failures,
+        runs=runs,
+        per_trial_ms=per_trial,
+        driver_cpu_per_trial_ms=cpu_per_trial,
+        ratios=ratios,
+        log=str(log),
     )
     report.note(
         "sweep s: ray.init to ray.shutdown in the arm's own process; process s adds imports. Driver CPU: "
