@@ -1,0 +1,1 @@
+"""Benchmarks of tunefleet against its honest baselines; run each as ``python -m benchmarks.NAME``."""

@@ -1,0 +1,343 @@
+"""What every benchmark shares: the machine record, timing helpers, statistics, the table and the JSON.
+
+Each benchmark script gathers its figures in a :class:`Report` and calls :meth:`Report.finish`,
+which prints the tables and writes ``benchmarks/results/<name>.json`` with the machine it ran on
+(CPU model, cores, load average at the start and at the end, versions of Python, Ray, torch...).
+
+Example:
+    >>> report = Report("demo", smoke=True)
+    >>> table = report.table("timings", ["what", "seconds"])
+    >>> table.append(["sleep", 0.1])
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+__all__ = [
+    "REPO",
+    "RESULTS_DIR",
+    "Report",
+    "Stopwatch",
+    "Summary",
+    "argument_parser",
+    "directory_size",
+    "machine_info",
+    "run_interleaved",
+    "summarize",
+    "timed",
+]
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "benchmarks" / "results"
+_VERSIONED_PACKAGES = ("ray", "torch", "hyperopt", "numpy", "tunefleet")
+
+# Every benchmark that starts Ray starts it like tunefleet does (token auth, set before import).
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine and software a benchmark runs on (load average is recorded by :class:`Report`)."""
+    try:
+        memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        memory_gib = None
+    return {
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "memory_gib": round(memory_gib, 1) if memory_gib else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {name: _version(name) for name in _VERSIONED_PACKAGES},
+        "git_commit": _git_commit(),
+    }
+
+
+def _load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Median and spread of repeated measurements (quartiles and extremes)."""
+
+    median: float
+    low: float
+    high: float
+    n: int
+    q1: float
+    q3: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "median": self.median,
+            "q1": self.q1,
+            "q3": self.q3,
+            "min": self.low,
+            "max": self.high,
+            "n": self.n,
+        }
+
+    def text(self) -> str:
+        """``median [q1, q3]`` (the interquartile range), or the value of a single measurement."""
+        if self.n == 1:
+            return _number(self.median)
+        return f"{_number(self.median)} [{_number(self.q1)}, {_number(self.q3)}]"
+
+
+def _number(value: float) -> str:
+    """Three significant digits, without an exponent for large values (12,345 not 1.23e+04)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def summarize(values: Sequence[float]) -> Summary:
+    """Median, quartiles, minimum and maximum of ``values`` (at least one)."""
+    if not values:
+        raise ValueError("nothing to summarize")
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
+    return Summary(statistics.median(values), min(values), max(values), len(values), q1, q3)
+
+
+@dataclass
+class Stopwatch:
+    """Elapsed wall time of a ``with timed() as watch:`` block, in ``watch.seconds``."""
+
+    seconds: float = 0.0
+
+
+@contextmanager
+def timed() -> Iterator[Stopwatch]:
+    """Times the block with ``time.perf_counter``."""
+    watch = Stopwatch()
+    start = time.perf_counter()
+    try:
+        yield watch
+    finally:
+        watch.seconds = time.perf_counter() - start
+
+
+def directory_size(path: Path) -> tuple[int, int]:
+    """``(bytes, files)`` under ``path`` (apparent sizes, symlinks not followed)."""
+    total = files = 0
+    for root, _, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+            files += 1
+    return total, files
+
+
+def argument_parser(description: str) -> argparse.ArgumentParser:
+    """A parser with the switches every benchmark has (``--smoke``, ``--output``)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--smoke", action="store_true", help="a tiny version that runs in seconds")
+    parser.add_argument(
+        "--output", type=Path, default=None, help="JSON file to write (default: benchmarks/results/NAME.json)"
+    )
+    return parser
+
+
+@dataclass
+class _Table:
+    title: str
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+
+    def append(self, row: Sequence[Any]) -> None:
+        self.rows.append(list(row))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, Summary):
+        return value.text()
+    if isinstance(value, dict) and {"median", "q1", "q3", "min", "max", "n"} <= value.keys():
+        return Summary(
+            **{k: value[k] for k in ("median", "q1", "q3", "n")}, low=value["min"], high=value["max"]
+        ).text()
+    if isinstance(value, float):
+        return _number(value)
+    return "" if value is None else str(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Summary):
+        return value.as_dict()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+class Report:
+    """Figures of one benchmark run: tables for people, a JSON document for tools.
+
+    Args:
+        name: Benchmark name; the JSON goes to ``benchmarks/results/<name>.json``.
+        smoke: Whether this is the tiny ``--smoke`` version (recorded, and the JSON name gets
+            a ``-smoke`` suffix so that a smoke run never overwrites real figures).
+        output: Another JSON path.
+    """
+
+    def __init__(self, name: str, smoke: bool = False, output: Path | None = None) -> None:
+        self.name = name
+        self.smoke = smoke
+        suffix = "-smoke" if smoke else ""
+        self.output = output or RESULTS_DIR / f"{name}{suffix}.json"
+        self.started = dt.datetime.now(dt.timezone.utc)
+        self.machine = machine_info()
+        self.load_start = _load_average()
+        self.settings: dict[str, Any] = {}
+        self.figures: dict[str, Any] = {}
+        self.notes: list[str] = []
+        self.tables: list[_Table] = []
+        self.console = Console()
+
+    def table(self, title: str, columns: Sequence[str]) -> _Table:
+        """A new table, printed (and stored in the JSON) by :meth:`finish`."""
+        table = _Table(title, list(columns))
+        self.tables.append(table)
+        return table
+
+    def note(self, text: str) -> None:
+        """A sentence printed under the tables and stored in the JSON."""
+        self.notes.append(text)
+
+    def log(self, text: str) -> None:
+        """Progress for the person running the benchmark (stderr, not stored)."""
+        print(f"[{self.name} {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+    def document(self) -> dict[str, Any]:
+        """Everything :meth:`finish` writes, as plain JSON-able values."""
+        return _plain(
+            {
+                "benchmark": self.name,
+                "smoke": self.smoke,
+                "started_utc": self.started.isoformat(timespec="seconds"),
+                "finished_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "command": " ".join(["python -m", f"benchmarks.{self.name}", *sys.argv[1:]]),
+                "machine": self.machine,
+                "load_average_start": self.load_start,
+                "load_average_end": _load_average(),
+                "settings": self.settings,
+                "figures": self.figures,
+                "tables": [{"title": t.title, "columns": t.columns, "rows": t.rows} for t in self.tables],
+                "notes": self.notes,
+            }
+        )
+
+    def finish(self) -> dict[str, Any]:
+        """Prints the tables and notes, writes the JSON; returns the document."""
+        doc = self.document()
+        machine = self.machine
+        self.console.print(
+            f"{self.name}: {machine['cpu_model']}, {machine['cpu_count']} cores, load average "
+            f"{doc['load_average_start']} at start, {doc['load_average_end']} at end"
+            + (" (smoke run)" if self.smoke else ""),
+            highlight=False,
+        )
+        for spec in self.tables:
+            table = Table(title=escape(spec.title), title_justify="left")
+            for column in spec.columns:
+                table.add_column(escape(column), overflow="fold")
+            for row in spec.rows:
+                table.add_row(*(escape(_cell(v)) for v in row))
+            self.console.print(table)
+        for text in self.notes:
+            self.console.print(f"- {escape(text)}", highlight=False, soft_wrap=True)
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        self.output.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        self.console.print(f"figures written to {self.output}", highlight=False, soft_wrap=True)
+        return doc
+
+
+def run_interleaved(
+    arms: dict[str, Callable[[], float]], repetitions: int, log: Callable[[str], None] | None = None
+) -> dict[str, list[float]]:
+    """Runs every arm ``repetitions`` times, alternating their order each round.
+
+    Interleaving spreads slow phases of a shared machine over every arm instead of one.
+
+    Returns:
+        Arm name -> the value each repetition returned, in round order.
+    """
+    names = list(arms)
+    values: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(repetitions):
+        order = names if round_ % 2 == 0 else names[::-1]
+        for name in order:
+            values[name].append(arms[name]())
+        if log:
+            log(f"round {round_ + 1}/{repetitions}: " + ", ".join(f"{n}={values[n][-1]:.4g}" for n in names))
+    return values
+
+
+def markdown(document: dict[str, Any]) -> str:
+    """The tables and notes of a benchmark's JSON document as Markdown (for BENCHMARKS.md)."""
+    load = f"load average {document['load_average_start']} at start, {document['load_average_end']} at end"
+    parts = [f"`{document['command']}`, {document['started_utc']} to {document['finished_utc']}, {load}:"]
+    for table in document["tables"]:
+        parts.append(f"\n*{table['title']}*\n")
+        parts.append("| " + " | ".join(table["columns"]) + " |")
+        parts.append("|" + "---|" * len(table["columns"]))
+        parts.extend("| " + " | ".join(_cell(v) for v in row) + " |" for row in table["rows"])
+    parts.extend(f"\n- {note}" for note in document["notes"])
+    return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    # python -m benchmarks.common benchmarks/results/NAME.json ...: the tables as Markdown.
+    for name in sys.argv[1:]:
+        print(markdown(json.loads(Path(name).read_text())))
