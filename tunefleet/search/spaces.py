@@ -110,6 +110,10 @@ class Param:
         """The YAML form this parameter was written in."""
         raise NotImplementedError
 
+    def clip(self, value: Any) -> Any:
+        """The value of the support nearest to ``value`` (PBT perturbs values by factors)."""
+        return value
+
 
 @dataclass(frozen=True)
 class Constant(Param):
@@ -146,6 +150,9 @@ class _Range(Param):
 
     def to_yaml(self) -> Any:
         return {self.kind: [self.low, self.high]}
+
+    def clip(self, value: Any) -> Any:
+        return min(max(value, self.low), self.high)
 
 
 class Uniform(_Range):
@@ -197,6 +204,10 @@ class _Quantized(Param):
 
     def to_yaml(self) -> Any:
         return {self.kind: [self.low, self.high, self.q]}
+
+    def clip(self, value: Any) -> Any:
+        steps = round(min(max(value, self.low), self.high) / self.q)
+        return int(steps * self.q) if self.integer else steps * self.q
 
 
 class QUniform(_Quantized):
@@ -257,6 +268,9 @@ class RandInt(Param):
 
     def examples(self) -> list[Any]:
         return [self.low, self.high - 1]
+
+    def clip(self, value: Any) -> Any:
+        return int(min(max(round(value), self.low), self.high - 1))
 
     def to_yaml(self) -> Any:
         return {self.kind: [self.low, self.high]}
