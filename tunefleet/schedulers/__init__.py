@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
 
 __all__ = [
+    "LINEAGE_FILE",
     "SCHEDULERS",
     "SchedulerContext",
     "SchedulerOptions",
@@ -40,6 +41,9 @@ SCHEDULERS: dict[str, str] = {
     "pb2": "tunefleet.schedulers.pb2",
     "bohb": "tunefleet.schedulers.bohb",
 }
+
+#: Where ``pbt`` and ``pb2`` record every exploit/explore decision, in the experiment directory.
+LINEAGE_FILE = "pbt_lineage.jsonl"
 
 
 class SchedulerOptions(BaseModel):

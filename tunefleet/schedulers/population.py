@@ -38,12 +38,11 @@ from ray.tune.schedulers import PopulationBasedTraining
 from ray.tune.schedulers.pb2 import PB2
 from ray.tune.search import BasicVariantGenerator
 
+from tunefleet.schedulers import LINEAGE_FILE
 from tunefleet.search.spaces import Choice, Space
 
 __all__ = ["LINEAGE_FILE", "LINEAGE_KEYS", "TunefleetPB2", "TunefleetPBT", "ray_mutations"]
 
-#: Lineage file in the experiment directory.
-LINEAGE_FILE = "pbt_lineage.jsonl"
 #: The keys of every lineage record, a stable schema that reports read.
 LINEAGE_KEYS = ("time", "trial", "iteration", "source_trial", "source_iteration", "old_config", "new_config")
 
