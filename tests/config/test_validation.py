@@ -128,7 +128,7 @@ def test_exponent_without_a_dot_is_a_float(write_experiment) -> None:
         ),
         (
             ("algorithm: hyperopt", "algorithm: optuna"),
-            "search.algorithm: Input should be 'grid', 'random' or 'hyperopt'",
+            "search.algorithm: Input should be 'grid', 'random', 'hyperopt' or 'bohb'",
         ),
     ],
 )

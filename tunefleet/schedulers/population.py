@@ -26,6 +26,7 @@ import dataclasses
 import json
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,9 @@ class PopulationMixin:
     # ------------------------------------------------------------------ Ray scheduler API
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
-        with self._own_rngs():  # Ray samples mutations missing from a trial's config
+        with self._own_rngs(), warnings.catch_warnings():
+            # Ray warns that num_to_keep <= 2 may delete checkpoints PBT needs; _KeepNeeded keeps them.
+            warnings.filterwarnings("ignore", message="Using `CheckpointConfig.num_to_keep")
             super().on_trial_add(tune_controller, trial)  # type: ignore[misc]
         manager = trial.run_metadata.checkpoint_manager
         if type(manager) is _CheckpointManager:

@@ -314,8 +314,13 @@ class Choice(Param):
 
     def to_hyperopt(self, label: str) -> Any:
         from hyperopt import hp
+        from hyperopt.pyll import Literal
 
-        return hp.choice(label, list(self.options))
+        # Hyperopt reads a list option as an expression and hands back a tuple, and Ray's
+        # points_to_evaluate lookup cannot find it: wrapped as a literal, the value is kept as is.
+        return hp.choice(
+            label, [Literal(o) if isinstance(o, list | tuple | dict) else o for o in self.options]
+        )
 
     def contains(self, value: Any) -> bool:
         return value in self.options
