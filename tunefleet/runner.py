@@ -146,7 +146,8 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
     is_class = experiment.trainable.is_class
     checkpoint = settings.checkpoint
     # A scheduler may need its own frequency (PBT: its perturbation interval; validated).
-    frequency = experiment.scheduler.checkpoint_frequency(experiment.scheduler_options) or checkpoint.frequency
+    needed = experiment.scheduler.checkpoint_frequency(experiment.scheduler_options)
+    frequency = needed or checkpoint.frequency
     checkpoint_config = tune.CheckpointConfig(
         num_to_keep=checkpoint.keep,
         # Function trainables checkpoint themselves through tune.report(checkpoint=...).

@@ -38,7 +38,9 @@ def test_sync_pbt_solves_the_paper_toy_and_logs_every_exploit(run_file: Callable
     # The best trial's schedule: contiguous stretches from 0 to 100, ending with the trial itself.
     schedule = trial_schedule(outcome.path)
     assert schedule["from_iteration"].iloc[0] == 0 and schedule["to_iteration"].iloc[-1] == 100
-    assert (schedule["from_iteration"].iloc[1:].to_numpy() == schedule["to_iteration"].iloc[:-1].to_numpy()).all()
+    assert (
+        schedule["from_iteration"].iloc[1:].to_numpy() == schedule["to_iteration"].iloc[:-1].to_numpy()
+    ).all()
 
 
 def test_without_pbt_the_toy_population_plateaus(run_file: Callable[..., RunOutcome]) -> None:

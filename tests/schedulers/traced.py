@@ -16,7 +16,9 @@ def optimizer_digest(optimizer: torch.optim.Optimizer) -> str:
     for _, state in sorted(optimizer.state_dict()["state"].items()):
         for name, value in sorted(state.items()):
             digest.update(name.encode())
-            digest.update(value.detach().cpu().numpy().tobytes() if torch.is_tensor(value) else repr(value).encode())
+            digest.update(
+                value.detach().cpu().numpy().tobytes() if torch.is_tensor(value) else repr(value).encode()
+            )
     return digest.hexdigest()
 
 

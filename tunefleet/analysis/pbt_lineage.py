@@ -25,6 +25,7 @@ from tunefleet.schedulers import LINEAGE_FILE
 
 __all__ = ["LINEAGE_FILE", "read_lineage", "trial_schedule"]
 
+
 def read_lineage(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Every exploit/explore decision of a PBT experiment, in the order they were made.
 

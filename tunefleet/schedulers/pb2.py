@@ -50,9 +50,7 @@ def check(options: Pb2Options, context: SchedulerContext) -> list[tuple[str, str
         return problems  # reported above
     for key, param in space.items():
         if type(param) is Choice or isinstance(param, Normal):
-            problems.append(
-                (f"mutations.{key}", f"pb2 needs a range [low, high] to model, got {param.kind}")
-            )
+            problems.append((f"mutations.{key}", f"pb2 needs a range [low, high] to model, got {param.kind}"))
     return problems
 
 

@@ -29,7 +29,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from ray.train._internal.checkpoint_manager import _CheckpointManager, _delete_fs_path
@@ -54,7 +54,8 @@ def ray_mutations(space: Space) -> dict[str, Any]:
     (Ray treats ``tune.choice`` as continuous and multiplies it by 0.8 or 1.2.)
     """
     return {
-        key: list(param.options) if isinstance(param, Choice) else param.to_ray() for key, param in space.items()
+        key: list(param.options) if isinstance(param, Choice) else param.to_ray()
+        for key, param in space.items()
     }
 
 
@@ -95,11 +96,15 @@ class _KeepNeeded(_CheckpointManager):
             return
         needed = self._needed()
         doomed = [
-            r for r in surplus if r is not self._latest_checkpoint_result and r.checkpoint.path not in needed
+            r
+            for r in surplus
+            if r is not self._latest_checkpoint_result and r.checkpoint and r.checkpoint.path not in needed
         ]
         self._checkpoint_results = [r for r in self._checkpoint_results if r not in doomed]
         for result in doomed:
-            _delete_fs_path(fs=result.checkpoint.filesystem, fs_path=result.checkpoint.path)
+            checkpoint = result.checkpoint
+            if checkpoint is not None:
+                _delete_fs_path(fs=checkpoint.filesystem, fs_path=checkpoint.path)
 
 
 class _PopulationSearch(BasicVariantGenerator):
@@ -157,7 +162,7 @@ class PopulationMixin:
         manager = trial.run_metadata.checkpoint_manager
         if type(manager) is _CheckpointManager:
             manager.__class__ = _KeepNeeded
-            manager._needed = self._needed_checkpoints
+            cast(_KeepNeeded, manager)._needed = self._needed_checkpoints
         self._keep_actor(tune_controller, trial)
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
@@ -230,7 +235,7 @@ class PopulationMixin:
 
     @contextlib.contextmanager
     def _own_rngs(self) -> Iterator[None]:
-        """Runs the block on this scheduler's Python and numpy streams (Ray's explore uses the global ones)."""
+        """Runs the block on this scheduler's own streams (Ray's explore draws from the global ones)."""
         outer = (random.getstate(), np.random.get_state())
         random.setstate(self._rng_states[0])
         np.random.set_state(self._rng_states[1])

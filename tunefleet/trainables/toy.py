@@ -1,8 +1,8 @@
 """``pbt_toy``: the toy problem of the PBT paper (Jaderberg et al., 2017, section 4 and figure 2).
 
-Maximize ``Q(θ) = 1.2 − (θ0² + θ1²)``, starting from ``θ = (0.9, 0.9)``, while a member can only
-ascend its surrogate ``Q̂(θ|h) = 1.2 − (h0·θ0² + h1·θ1²)`` by gradient steps. With ``h = (1, 0)``
-a member shrinks θ0 only and ``Q`` plateaus at ``1.2 − 0.81 = 0.39``; the population of the
+Maximize ``Q(θ) = 1.2 - (θ0² + θ1²)``, starting from ``θ = (0.9, 0.9)``, while a member can only
+ascend its surrogate ``Q̂(θ|h) = 1.2 - (h0·θ0² + h1·θ1²)`` by gradient steps. With ``h = (1, 0)``
+a member shrinks θ0 only and ``Q`` plateaus at ``1.2 - 0.81 = 0.39``; the population of the
 paper, ``h = (1, 0)`` and ``(0, 1)``, reaches the optimum ``Q = 1.2`` only if PBT copies θ from
 one member to the other and perturbs ``h``.
 
@@ -60,7 +60,7 @@ class PbtToy(tune.Trainable):
         hp = self.hp
         h = (hp.h0, hp.h1)
         for _ in range(hp.steps_per_iteration):
-            # ∂Q̂/∂θi = −2·hi·θi
+            # ∂Q̂/∂θi = -2·hi·θi
             self.theta = [t + hp.lr * (-2.0 * hi * t) for t, hi in zip(self.theta, h, strict=True)]
         t0, t1 = self.theta
         return {
