@@ -14,7 +14,12 @@ from typing import Any
 
 from tunefleet.errors import ConfigError
 from tunefleet.schedulers import SchedulerContext, SchedulerPlugin
-from tunefleet.schedulers.pbt import PopulationOptions, interval_checkpoints, population_problems
+from tunefleet.schedulers.pbt import (
+    PopulationOptions,
+    interval_checkpoints,
+    population_kwargs,
+    population_problems,
+)
 from tunefleet.search.spaces import Choice, Normal
 
 
@@ -30,16 +35,7 @@ def build(options: Pb2Options, context: SchedulerContext) -> Any:
     from tunefleet.schedulers.population import TunefleetPB2
 
     space = options.mutation_space()
-    return TunefleetPB2(
-        bounds=space,
-        seed=options.seed,
-        time_attr="training_iteration",
-        perturbation_interval=options.perturbation_interval,
-        hyperparam_bounds=_bounds(space),
-        quantile_fraction=options.quantile_fraction,
-        log_config=True,
-        synch=options.synch,
-    )
+    return TunefleetPB2(**population_kwargs(options, space), hyperparam_bounds=_bounds(space))
 
 
 def check(options: Pb2Options, context: SchedulerContext) -> list[tuple[str, str]]:

@@ -111,22 +111,29 @@ def interval_checkpoints(options: PopulationOptions) -> int:
     return options.perturbation_interval
 
 
+def population_kwargs(options: PopulationOptions, space: Space) -> dict[str, Any]:
+    """Keyword arguments shared by the ``pbt`` and ``pb2`` schedulers."""
+    return {
+        "bounds": space,
+        "seed": options.seed,
+        "time_attr": "training_iteration",
+        "perturbation_interval": options.perturbation_interval,
+        "quantile_fraction": options.quantile_fraction,
+        "log_config": True,  # Ray's pbt_policy_*.txt, for PopulationBasedTrainingReplay
+        "synch": options.synch,
+    }
+
+
 def build(options: PbtOptions, context: SchedulerContext) -> Any:
     from tunefleet.schedulers.population import TunefleetPBT, ray_mutations
 
     space = options.mutation_space()
     return TunefleetPBT(
-        bounds=space,
-        seed=options.seed,
-        time_attr="training_iteration",
-        perturbation_interval=options.perturbation_interval,
+        **population_kwargs(options, space),
         burn_in_period=options.burn_in_period,
         hyperparam_mutations=ray_mutations(space),
-        quantile_fraction=options.quantile_fraction,
         resample_probability=options.resample_probability,
         perturbation_factors=options.perturbation_factors,
-        log_config=True,  # Ray's pbt_policy_*.txt, for PopulationBasedTrainingReplay
-        synch=options.synch,
     )
 
 
