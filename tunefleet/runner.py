@@ -239,10 +239,13 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
 
     is_class = experiment.trainable.is_class
     checkpoint = settings.checkpoint
+    # A scheduler may need its own frequency (PBT: its perturbation interval; validated).
+    needed = experiment.scheduler.checkpoint_frequency(experiment.scheduler_options)
+    frequency = needed or checkpoint.frequency
     checkpoint_config = tune.CheckpointConfig(
         num_to_keep=checkpoint.keep,
         # Function trainables checkpoint themselves through tune.report(checkpoint=...).
-        checkpoint_frequency=checkpoint.frequency if is_class else 0,
+        checkpoint_frequency=frequency if is_class else 0,
         checkpoint_at_end=checkpoint.at_end if is_class else None,
     )
     callbacks: list[Any] = [

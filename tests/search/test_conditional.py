@@ -182,3 +182,39 @@ def test_torch_trainable_runs_every_branch_with_defaults_for_the_others(
     for config in configs:
         assert (config["momentum"] is None) == (config["optimizer"] != "momentum")
         assert (config["beta1"] is None) == (config["optimizer"] != "adam")
+
+
+LIST_CHOICE = {"betas": {"choice": [[0.9, 0.999], [0.8, 0.99]]}, "lr": {"uniform": [0.1, 1.0]}}
+
+
+@pytest.mark.parametrize("grid", [False, True], ids=["random", "grid"])
+def test_list_values_of_a_choice_reach_trials_unchanged_under_ray(grid: bool) -> None:
+    space = to_ray(parse_space(LIST_CHOICE, "test"), grid_choices=grid)
+    rng = np.random.RandomState(0)
+    configs = [
+        spec["config"]
+        for _ in range(10)
+        for _, spec in generate_variants({"config": space}, random_state=rng)
+    ]
+    assert {tuple(c["betas"]) for c in configs} == {(0.9, 0.999), (0.8, 0.99)}
+    assert all(isinstance(c["betas"], list) for c in configs)
+
+
+def test_list_values_of_a_choice_reach_trials_unchanged_under_hyperopt() -> None:
+    # Plain Hyperopt hands lists back as tuples, and Ray's HyperOptSearch cannot find a list
+    # of points_to_evaluate among the options (a known Ray Tune bug); both are avoided.
+    from tunefleet.search.hyperopt_search import FlatHyperOptSearch
+
+    parsed = parse_space(LIST_CHOICE, "test")
+    search = FlatHyperOptSearch(
+        tunefleet_space=parsed,
+        space=to_hyperopt(parsed),
+        metric="m",
+        mode="max",
+        random_state_seed=0,
+        points_to_evaluate=[{"betas": [0.8, 0.99], "lr": 0.5}],
+    )
+    configs = [search.suggest(str(i)) for i in range(10)]
+    assert configs[0] == {"betas": [0.8, 0.99], "lr": 0.5}
+    assert {tuple(c["betas"]) for c in configs} == {(0.9, 0.999), (0.8, 0.99)}
+    assert all(isinstance(c["betas"], list) for c in configs)

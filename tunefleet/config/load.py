@@ -14,7 +14,17 @@ from tunefleet.config.schema import ExperimentFile, SearchSettings
 from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
 from tunefleet.errors import ConfigError, Problem
 from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin, get_scheduler
-from tunefleet.search.spaces import Choice, Conditional, Constant, Grid, Param, Space, parse_space, walk
+from tunefleet.search.spaces import (
+    Choice,
+    Conditional,
+    Constant,
+    Grid,
+    Normal,
+    Param,
+    Space,
+    parse_space,
+    walk,
+)
 from tunefleet.trainables.registry import ResolvedTrainable, TrainableNotFound, resolve_trainable
 
 __all__ = ["Experiment", "load_experiment"]
@@ -67,6 +77,9 @@ class Experiment:
             mode=self.mode,
             max_iterations=self.settings.max_iterations,
             space_keys=tuple(k for k, p in self.space.items() if p.sampled),
+            search_algorithm=self.search.algorithm,
+            checkpoint_frequency=self.settings.checkpoint.frequency,
+            checkpoint_keep=self.settings.checkpoint.keep,
         )
 
     def injected_constants(self) -> dict[str, Any]:
@@ -151,7 +164,9 @@ def _parse_scheduler(raw: Any, source: Path) -> tuple[SchedulerPlugin, Scheduler
         return pydantic_problems(exc, plugin.options, prefix="scheduler")
 
 
-def _check_space_fits_trainable(space: Space, trainable: ResolvedTrainable) -> list[Problem]:
+def _check_space_fits_trainable(
+    space: Space, trainable: ResolvedTrainable, prefix: str = "space"
+) -> list[Problem]:
     model = trainable.hyperparams
     if model is None:
         return []
@@ -161,13 +176,13 @@ def _check_space_fits_trainable(space: Space, trainable: ResolvedTrainable) -> l
         if name not in model.model_fields:
             problems.append(
                 Problem(
-                    f"space.{path}",
+                    f"{prefix}.{path}",
                     f"{trainable.ref} has no hyperparameter {name!r}{_did_you_mean(name, accepted)}; "
                     f"it accepts: {', '.join(accepted)}",
                 )
             )
             continue
-        key = f"space.{path}" if isinstance(param, Constant) else f"space.{path}.{param.kind}"
+        key = f"{prefix}.{path}" if isinstance(param, Constant) else f"{prefix}.{path}.{param.kind}"
         for value in param.examples():
             try:
                 model.model_validate({name: value})
@@ -233,6 +248,16 @@ def _check_search(space: Space, search: SearchSettings) -> list[Problem]:
                     f"conditional hyperparameters ({', '.join(conditionals)}); use algorithm random",
                 )
             )
+    if algorithm == "bohb":
+        for path, _, param in walk(space):
+            if isinstance(param, Grid | Conditional | Normal):
+                problems.append(
+                    Problem(
+                        f"space.{path}.{param.kind}",
+                        f"search.algorithm bohb (a ConfigSpace) cannot express {param.kind} values; "
+                        "use algorithm random or hyperopt",
+                    )
+                )
     if algorithm == "grid":
         for path, _, param in walk(space):
             if param.sampled and not isinstance(param, Choice):
@@ -338,6 +363,17 @@ def load_experiment(
         Problem(f"scheduler.{key}", message)
         for key, message in plugin.check(options, experiment.scheduler_context)
     ]
+    problems += [
+        Problem("scheduler.type", f"scheduler {plugin.name} needs {missing}, which is not installed")
+        for missing in plugin.missing_dependencies()
+    ]
+    if settings.search.algorithm == "bohb" and plugin.name != "bohb":
+        problems.append(
+            Problem("search.algorithm", f"bohb needs scheduler bohb (its HyperBand), got {plugin.name}")
+        )
+    mutation_space = getattr(options, "mutation_space", None)
+    if mutation_space is not None and not problems:
+        problems += _check_space_fits_trainable(mutation_space(), trainable, prefix="scheduler.mutations")
     if problems:
         raise ConfigError(source, problems)
     return experiment

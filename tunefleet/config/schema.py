@@ -20,10 +20,11 @@ class _Strict(BaseModel):
 class SearchSettings(_Strict):
     """``search:``: how configurations are proposed."""
 
-    algorithm: Literal["grid", "random", "hyperopt"] = Field(
+    algorithm: Literal["grid", "random", "hyperopt", "bohb"] = Field(
         "random",
         description="grid: every combination of grid/choice values; random: Ray Tune's random "
-        "sampling (grid values are crossed with the samples); hyperopt: Tree-structured Parzen Estimator.",
+        "sampling (grid values are crossed with the samples); hyperopt: Tree-structured Parzen Estimator; "
+        "bohb: BOHB's model-based sampler (with scheduler bohb).",
     )
     seed: int | None = Field(
         None, description="Makes sampling reproducible (Hyperopt: with max_concurrent 1)."

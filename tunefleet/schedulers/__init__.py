@@ -11,6 +11,7 @@ Adding a scheduler = adding a module here and a line to :data:`SCHEDULERS`.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,13 +21,29 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
 
-__all__ = ["SCHEDULERS", "SchedulerContext", "SchedulerOptions", "SchedulerPlugin", "get_scheduler"]
+__all__ = [
+    "LINEAGE_FILE",
+    "SCHEDULERS",
+    "SchedulerContext",
+    "SchedulerOptions",
+    "SchedulerPlugin",
+    "at_most_max_iterations",
+    "get_scheduler",
+]
 
 #: Scheduler name -> module that defines its ``PLUGIN``.
 SCHEDULERS: dict[str, str] = {
     "fifo": "tunefleet.schedulers.fifo",
     "asha": "tunefleet.schedulers.asha",
+    "hyperband": "tunefleet.schedulers.hyperband",
+    "median_stopping": "tunefleet.schedulers.median_stopping",
+    "pbt": "tunefleet.schedulers.pbt",
+    "pb2": "tunefleet.schedulers.pb2",
+    "bohb": "tunefleet.schedulers.bohb",
 }
+
+#: Where ``pbt`` and ``pb2`` record every exploit/explore decision, in the experiment directory.
+LINEAGE_FILE = "pbt_lineage.jsonl"
 
 
 class SchedulerOptions(BaseModel):
@@ -44,6 +61,11 @@ class SchedulerContext:
     max_iterations: int
     #: The sampled hyperparameters, for schedulers that mutate them (PBT).
     space_keys: tuple[str, ...] = field(default_factory=tuple)
+    #: ``search.algorithm``, for schedulers that need (or exclude) a particular searcher.
+    search_algorithm: str = "random"
+    #: ``checkpoint.frequency`` and ``checkpoint.keep`` as the user wrote them.
+    checkpoint_frequency: int = 0
+    checkpoint_keep: int | None = None
 
 
 @dataclass(frozen=True)
@@ -56,12 +78,33 @@ class SchedulerPlugin:
         build: Creates the Ray Tune scheduler from validated options.
         check: Cross-checks the options against the experiment; returns ``(key, message)``
             problems with keys relative to ``scheduler``.
+        checkpoint_frequency: The checkpoint frequency (training iterations) the scheduler
+            needs, which the runner uses instead of ``checkpoint.frequency``; None: no opinion.
+        requires: Modules the scheduler imports that are optional dependencies of tunefleet,
+            as ``(module, pip extra)``; validation reports the missing ones.
     """
 
     name: str
     options: type[SchedulerOptions]
     build: Callable[[Any, SchedulerContext], TrialScheduler]
     check: Callable[[Any, SchedulerContext], list[tuple[str, str]]] = lambda _o, _c: []
+    checkpoint_frequency: Callable[[Any], int | None] = lambda _o: None
+    requires: tuple[tuple[str, str], ...] = ()
+
+    def missing_dependencies(self) -> list[str]:
+        """The ``requires`` modules that cannot be imported here, as install hints."""
+        return [
+            f"{module} (pip install 'tunefleet[{extra}]')"
+            for module, extra in self.requires
+            if importlib.util.find_spec(module) is None
+        ]
+
+
+def at_most_max_iterations(key: str, value: float, context: SchedulerContext) -> list[tuple[str, str]]:
+    """A problem when an option counted in training iterations exceeds the budget."""
+    if value > context.max_iterations:
+        return [(key, f"expected at most max_iterations ({context.max_iterations}), got {value}")]
+    return []
 
 
 def get_scheduler(name: str) -> SchedulerPlugin:

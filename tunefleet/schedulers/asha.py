@@ -11,7 +11,12 @@ from typing import Any
 
 from pydantic import Field
 
-from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin
+from tunefleet.schedulers import (
+    SchedulerContext,
+    SchedulerOptions,
+    SchedulerPlugin,
+    at_most_max_iterations,
+)
 
 
 class AshaOptions(SchedulerOptions):
@@ -35,14 +40,7 @@ def build(options: AshaOptions, context: SchedulerContext) -> Any:
 
 
 def check(options: AshaOptions, context: SchedulerContext) -> list[tuple[str, str]]:
-    if options.grace_period > context.max_iterations:
-        return [
-            (
-                "grace_period",
-                f"expected at most max_iterations ({context.max_iterations}), got {options.grace_period}",
-            )
-        ]
-    return []
+    return at_most_max_iterations("grace_period", options.grace_period, context)
 
 
 PLUGIN = SchedulerPlugin(name="asha", options=AshaOptions, build=build, check=check)

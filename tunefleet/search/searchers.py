@@ -46,11 +46,25 @@ def _hyperopt(settings: SearchSettings, space: Space, metric: str, mode: str) ->
     return search_alg, {}
 
 
+def _bohb(settings: SearchSettings, space: Space, metric: str, mode: str) -> tuple[Any, dict[str, Any]]:
+    from ray.tune.search.bohb import TuneBOHB
+
+    # Ray converts the param_space to a ConfigSpace and merges the constants back into configs.
+    search_alg = TuneBOHB(
+        metric=metric,
+        mode=mode,
+        points_to_evaluate=[dict(p) for p in settings.points_to_evaluate] or None,
+        seed=settings.seed,
+    )
+    return search_alg, to_ray(space)
+
+
 #: Algorithm name -> builder(settings, space, metric, mode) -> (search_alg, param_space).
 SEARCHERS: dict[str, Callable[..., tuple[Any, dict[str, Any]]]] = {
     "grid": _basic(grid_choices=True),
     "random": _basic(grid_choices=False),
     "hyperopt": _hyperopt,
+    "bohb": _bohb,
 }
 
 

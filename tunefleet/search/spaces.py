@@ -110,6 +110,10 @@ class Param:
         """The YAML form this parameter was written in."""
         raise NotImplementedError
 
+    def clip(self, value: Any) -> Any:
+        """The value of the support nearest to ``value`` (PBT perturbs values by factors)."""
+        return value
+
 
 @dataclass(frozen=True)
 class Constant(Param):
@@ -146,6 +150,9 @@ class _Range(Param):
 
     def to_yaml(self) -> Any:
         return {self.kind: [self.low, self.high]}
+
+    def clip(self, value: Any) -> Any:
+        return min(max(value, self.low), self.high)
 
 
 class Uniform(_Range):
@@ -197,6 +204,10 @@ class _Quantized(Param):
 
     def to_yaml(self) -> Any:
         return {self.kind: [self.low, self.high, self.q]}
+
+    def clip(self, value: Any) -> Any:
+        steps = round(min(max(value, self.low), self.high) / self.q)
+        return int(steps * self.q) if self.integer else steps * self.q
 
 
 class QUniform(_Quantized):
@@ -258,6 +269,9 @@ class RandInt(Param):
     def examples(self) -> list[Any]:
         return [self.low, self.high - 1]
 
+    def clip(self, value: Any) -> Any:
+        return int(min(max(round(value), self.low), self.high - 1))
+
     def to_yaml(self) -> Any:
         return {self.kind: [self.low, self.high]}
 
@@ -300,8 +314,13 @@ class Choice(Param):
 
     def to_hyperopt(self, label: str) -> Any:
         from hyperopt import hp
+        from hyperopt.pyll import Literal
 
-        return hp.choice(label, list(self.options))
+        # Hyperopt reads a list option as an expression and hands back a tuple, and Ray's
+        # points_to_evaluate lookup cannot find it: wrapped as a literal, the value is kept as is.
+        return hp.choice(
+            label, [Literal(o) if isinstance(o, list | tuple | dict) else o for o in self.options]
+        )
 
     def contains(self, value: Any) -> bool:
         return value in self.options
