@@ -17,7 +17,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from tunefleet import load_experiment, load_results, run_experiment
-from tunefleet.analysis.pbt_lineage import read_lineage
 
 HERE = Path(__file__).resolve().parent
 
@@ -53,7 +52,7 @@ def main() -> None:
         outcome = run_experiment(load_experiment(HERE / f"{name}.yaml"), storage=args.storage)
         paths[label], runs[label] = outcome.path, q_by_member(outcome.path)
         print(f"{label}: best Q {runs[label].max().max():.4f} ({outcome.path})")
-    print(f"sync PBT: {len(read_lineage(paths['sync PBT']))} exploits")
+    print(f"sync PBT: {len(load_results(paths['sync PBT']).pbt_lineage())} exploits")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     plot(runs).savefig(args.out, dpi=120)
     print(f"wrote {args.out}")

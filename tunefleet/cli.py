@@ -185,6 +185,7 @@ def resume(directory: str, address: str | None, top: int) -> None:
 
     _sweep(lambda: resume_experiment(directory, address=address, console=_err), address, top)
 
+
 def _ranking_options(func: F) -> F:
     """--metric, --mode and --scope: how trials of an experiment directory are ranked."""
     func = click.option(

@@ -11,10 +11,8 @@ import pandas as pd
 import pytest
 
 from tunefleet.analysis import load_results
-from tunefleet.analysis.pbt_lineage import read_lineage, trial_schedule
 from tunefleet.runner import RunOutcome
-from tunefleet.schedulers import LINEAGE_FILE
-from tunefleet.schedulers.population import LINEAGE_KEYS
+from tunefleet.schedulers import LINEAGE_FILE, LINEAGE_KEYS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,10 +34,10 @@ def test_sync_pbt_solves_the_paper_toy_and_logs_every_exploit(run_file: Callable
     assert len(lines) == _ray_perturbations(outcome) > 0
     assert all(tuple(json.loads(line)) == LINEAGE_KEYS for line in lines)
     # The best trial's schedule: contiguous stretches from 0 to 100, ending with the trial itself.
-    schedule = trial_schedule(outcome.path)
-    assert schedule["from_iteration"].iloc[0] == 0 and schedule["to_iteration"].iloc[-1] == 100
+    schedule = load_results(outcome.path).pbt_schedule()
+    assert schedule["start_iteration"].iloc[0] == 0 and schedule["end_iteration"].iloc[-1] == 100
     assert (
-        schedule["from_iteration"].iloc[1:].to_numpy() == schedule["to_iteration"].iloc[:-1].to_numpy()
+        schedule["start_iteration"].iloc[1:].to_numpy() == schedule["end_iteration"].iloc[:-1].to_numpy()
     ).all()
 
 
@@ -101,7 +99,7 @@ def test_exploit_restores_the_source_optimizer_state_exactly(
     traced_run: tuple[RunOutcome, pd.DataFrame],
 ) -> None:
     outcome, history = traced_run
-    lineage = read_lineage(outcome.path)
+    lineage = load_results(outcome.path).pbt_lineage()
     assert len(lineage) == _ray_perturbations(outcome) >= 2  # one exploit at each of 2 and 4
 
     for record in lineage.itertuples():

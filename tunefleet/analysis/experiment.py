@@ -254,6 +254,32 @@ class ExperimentResults:
 
         return importance(self, seed=seed)
 
+    def pbt_lineage(self) -> pd.DataFrame:
+        """Every PBT exploit/explore decision, oldest first (see :mod:`tunefleet.analysis.pbt`)."""
+        from tunefleet.analysis.pbt import lineage
+
+        return lineage(self)
+
+    def pbt_schedule(self, trial_id: str | None = None) -> pd.DataFrame:
+        """The hyperparameter schedule a PBT trial's weights were trained with (default: the best).
+
+        Returns:
+            ``start_iteration``, ``end_iteration``, ``trial`` (whose run these iterations were)
+            and ``config``, in iteration order.
+        """
+        from tunefleet.analysis.pbt import lineage, schedule
+
+        trials = self.trials()
+        if trial_id is None:
+            if trials.empty:
+                raise TunefleetError(f"{self.path}: no trial reported {self.metric}")
+            trial_id = str(trials.iloc[0]["trial_id"])
+        rows = trials[trials["trial_id"].astype(str) == trial_id]
+        if rows.empty:
+            raise TunefleetError(f"{self.path}: no trial {trial_id!r}")
+        end = int(rows.iloc[0]["training_iteration"])
+        return schedule(lineage(self), trial_id, end, self.configs())
+
     def configs(self) -> dict[str, dict[str, Any]]:
         """Each trial's config (nested), by trial id, as Ray last saved it."""
         return {t.trial_id: t.config for t in self._files.trials}

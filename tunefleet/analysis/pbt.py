@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from tunefleet.errors import TunefleetError
+from tunefleet.schedulers import LINEAGE_FILE, LINEAGE_KEYS
 
 if TYPE_CHECKING:
     from tunefleet.analysis.experiment import ExperimentResults
@@ -37,9 +38,7 @@ __all__ = ["LINEAGE_FILE", "LINEAGE_KEYS", "lineage", "read_lineage", "schedule"
 
 logger = logging.getLogger(__name__)
 
-LINEAGE_FILE = "pbt_lineage.jsonl"
 RAY_PBT_FILE = "pbt_global.txt"
-LINEAGE_KEYS = ("time", "trial", "iteration", "source_trial", "source_iteration", "old_config", "new_config")
 _MAX_DEPTH = 10_000  # a lineage is a tree; this only guards against a corrupt, cyclic file
 
 

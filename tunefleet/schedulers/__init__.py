@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LINEAGE_FILE",
+    "LINEAGE_KEYS",
     "SCHEDULERS",
     "SchedulerContext",
     "SchedulerOptions",
@@ -44,6 +45,8 @@ SCHEDULERS: dict[str, str] = {
 
 #: Where ``pbt`` and ``pb2`` record every exploit/explore decision, in the experiment directory.
 LINEAGE_FILE = "pbt_lineage.jsonl"
+#: The keys of each JSON line of :data:`LINEAGE_FILE`, in order.
+LINEAGE_KEYS = ("time", "trial", "iteration", "source_trial", "source_iteration", "old_config", "new_config")
 
 
 class SchedulerOptions(BaseModel):

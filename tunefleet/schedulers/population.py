@@ -39,13 +39,12 @@ from ray.tune.schedulers import PopulationBasedTraining
 from ray.tune.schedulers.pb2 import PB2
 from ray.tune.search import BasicVariantGenerator
 
-from tunefleet.schedulers import LINEAGE_FILE
+from tunefleet.schedulers import LINEAGE_FILE, LINEAGE_KEYS
 from tunefleet.search.spaces import Choice, Space
 
 __all__ = ["LINEAGE_FILE", "LINEAGE_KEYS", "TunefleetPB2", "TunefleetPBT", "ray_mutations"]
 
 #: The keys of every lineage record, a stable schema that reports read.
-LINEAGE_KEYS = ("time", "trial", "iteration", "source_trial", "source_iteration", "old_config", "new_config")
 
 
 def ray_mutations(space: Space) -> dict[str, Any]:
