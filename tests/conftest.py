@@ -30,7 +30,9 @@ def ray_local() -> Iterator[None]:
     if ray.is_initialized():  # pragma: no cover - someone else owns it
         yield
         return
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    from tunefleet.runner import init_local_ray
+
+    init_local_ray(num_cpus=2, log_to_driver=False)
     yield
     ray.shutdown()
 

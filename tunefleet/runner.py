@@ -138,13 +138,32 @@ def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> bool:
                 "(is it running, and is RAY_AUTH_MODE the same as the cluster's?)"
             ) from None
     else:
-        ray.init(
-            num_cpus=os.cpu_count() or 1,
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-            **common,
-        )
+        init_local_ray(num_cpus=os.cpu_count() or 1, **common)
     return True
+
+
+def init_local_ray(num_cpus: int, **kwargs: Any) -> None:
+    """Start an embedded single-machine Ray: every server on 127.0.0.1 only, no dashboard.
+
+    Ray 2.60 replaces a 127.0.0.1 node address with the machine's own address and its servers
+    listen there and on every interface, unless it runs as single-machine Ray (its default on
+    macOS and Windows, the ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` switch elsewhere): then they
+    bind to 127.0.0.1. Only ``ray.init`` reads the switch; it is restored afterwards so that a
+    later ``--address`` connection from this process gets the machine's address again.
+
+    Args:
+        num_cpus: CPUs the embedded Ray may use.
+        kwargs: More ``ray.init`` arguments (``runtime_env``, ``log_to_driver``...).
+    """
+    import ray
+    from ray._private import ray_constants
+
+    multi_node = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = multi_node
 
 
 def _autoscaler_adds_nodes() -> bool:
