@@ -3,52 +3,26 @@ its last checkpoint. A real two-node local cluster (``ray start`` twice, 127.0.0
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.ray_nodes import RayNode, short_temp_dir, start_head, start_node, wait_for_output
 from tests.reliability.conftest import counter_experiment, iterations_by_trial
 from tests.reliability.interrupting import finish, start, wait_until
-from tests.test_existing_cluster import free_port
 from tunefleet.analysis import load_results
 
 pytestmark = pytest.mark.slow
 
 #: Ray declares a node dead after its health checks fail; make that take about a second.
 FAST_HEALTH_CHECKS = {
-    "RAY_AUTH_MODE": "token",
     "RAY_health_check_initial_delay_ms": "0",
     "RAY_health_check_period_ms": "300",
     "RAY_health_check_failure_threshold": "3",
 }
-
-
-def _ray_start(output: Path, *args: str) -> subprocess.Popen[bytes]:
-    """``ray start --block ARGS`` in its own process group (stopped as a whole, nothing else)."""
-    command = [str(Path(sys.executable).with_name("ray")), "start", "--block", "--disable-usage-stats", *args]
-    with output.open("wb") as out:
-        return subprocess.Popen(
-            [*command, "--node-ip-address=127.0.0.1", "--num-cpus=1"],
-            env={**os.environ, **FAST_HEALTH_CHECKS},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def _wait_started(proc: subprocess.Popen[bytes], output: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while b"Ray runtime started" not in output.read_bytes():
-        assert proc.poll() is None, output.read_text()[-2000:]
-        assert time.monotonic() < deadline, "ray start did not finish in time"
-        time.sleep(0.3)
 
 
 def _group(pgid: int) -> dict[int, str]:
@@ -78,30 +52,24 @@ def _ancestors(pid: int) -> list[int]:
     return found
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # the node's whole process group, nothing else
-    proc.wait()
-
-
 @pytest.fixture
-def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A head and a worker node, 1 CPU each; yields the address and the worker's process."""
-    port = free_port()
-    logs = tmp_path_factory.mktemp("ray")
-    head = _ray_start(
-        logs / "head.out", "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={logs}"
-    )
-    worker = None
-    try:
-        _wait_started(head, logs / "head.out")
-        worker = _ray_start(logs / "worker.out", f"--address=127.0.0.1:{port}")
-        _wait_started(worker, logs / "worker.out")
-        yield f"127.0.0.1:{port}", worker
-    finally:
-        for proc in (worker, head):
-            if proc is not None:
-                _stop(proc)
+def two_nodes() -> Iterator[tuple[str, RayNode]]:
+    """A head and a worker node, 1 CPU each; yields the address and the worker node."""
+    with short_temp_dir() as temp:
+        head, address = start_head(
+            temp / "head", "--num-cpus=1", "--include-dashboard=false", env=FAST_HEALTH_CHECKS
+        )
+        worker = None
+        try:
+            worker = start_node(
+                temp / "worker", f"--address={address}", "--num-cpus=1", env=FAST_HEALTH_CHECKS
+            )
+            wait_for_output(worker, "Ray runtime started")
+            yield address, worker
+        finally:
+            for node in (worker, head):
+                if node is not None:
+                    node.stop()
 
 
 def _runs(log: Path) -> list[tuple[str, int, int]]:
@@ -110,7 +78,9 @@ def _runs(log: Path) -> list[tuple[str, int, int]]:
     return [(t, int(i), int(p)) for t, i, p in (line.split() for line in lines)]
 
 
-def test_a_trial_on_a_dead_node_continues_from_its_checkpoint_elsewhere(two_nodes, tmp_path: Path) -> None:
+def test_a_trial_on_a_dead_node_continues_from_its_checkpoint_elsewhere(
+    two_nodes: tuple[str, RayNode], tmp_path: Path
+) -> None:
     address, worker = two_nodes
     log = tmp_path / "runs.log"
     experiment = counter_experiment(
@@ -123,7 +93,7 @@ def test_a_trial_on_a_dead_node_continues_from_its_checkpoint_elsewhere(two_node
     )
     driver = start("run", str(experiment), "--address", address, env={"RAY_AUTH_MODE": "token"})
 
-    raylet = next(pid for pid, cmd in _group(worker.pid).items() if "/raylet " in cmd)
+    raylet = next(pid for pid, cmd in _group(worker.process.pid).items() if "/raylet " in cmd)
 
     def on_worker_node() -> list[tuple[str, int, int]]:
         return [run for run in _runs(log) if raylet in _ancestors(run[2])]
