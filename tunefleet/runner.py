@@ -281,7 +281,6 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
             search_alg=search_alg,
             scheduler=scheduler,
             num_samples=settings.num_samples,
-            max_concurrent_trials=settings.search.max_concurrent,
             # One process per concurrent trial, reused through reset_config: no new
             # process and no new `import torch` per trial.
             reuse_actors=True,

@@ -18,6 +18,7 @@ def _basic(grid_choices: bool) -> Callable[..., tuple[Any, dict[str, Any]]]:
         search_alg = BasicVariantGenerator(
             points_to_evaluate=[dict(p) for p in settings.points_to_evaluate] or None,
             random_state=settings.seed,
+            max_concurrent=settings.max_concurrent or 0,
         )
         return search_alg, to_ray(space, grid_choices=grid_choices)
 
@@ -73,10 +74,16 @@ def build_search(
 ) -> tuple[Any, dict[str, Any]]:
     """Create the search algorithm for a validated experiment.
 
-    Concurrency (``max_concurrent``) is applied by the runner through
-    ``TuneConfig.max_concurrent_trials``, which works for every algorithm.
+    ``max_concurrent`` is applied here: Ray's grid/random generator takes it as an argument, and
+    model-based searchers are wrapped in a ``ConcurrencyLimiter``. (``TuneConfig.max_concurrent_trials``
+    does the latter but silently ignores the former.)
 
     Returns:
         ``(search_alg, param_space)`` for ``ray.tune.Tuner``.
     """
-    return SEARCHERS[settings.algorithm](settings, space, metric, mode)
+    from ray.tune.search import ConcurrencyLimiter, Searcher
+
+    search_alg, param_space = SEARCHERS[settings.algorithm](settings, space, metric, mode)
+    if settings.max_concurrent and isinstance(search_alg, Searcher):
+        search_alg = ConcurrencyLimiter(search_alg, max_concurrent=settings.max_concurrent)
+    return search_alg, param_space
