@@ -267,8 +267,13 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
         checkpoint_frequency=frequency if is_class else 0,
         checkpoint_at_end=checkpoint.at_end if is_class else None,
     )
+    from tunefleet.result_logs import CsvLogger, JsonLogger
+
     callbacks: list[Any] = [
-        ProgressCallback(experiment.metric, experiment.mode, experiment.num_trials, console)
+        ProgressCallback(experiment.metric, experiment.mode, experiment.num_trials, console),
+        # Instead of Ray's own, which lose results when a trial restarts from a checkpoint.
+        JsonLogger(),
+        CsvLogger(),
     ]
     if settings.time_budget is not None:
         callbacks.append(TimeBudget(settings.time_budget))

@@ -28,7 +28,8 @@ def test_sync_pbt_solves_the_paper_toy_and_logs_every_exploit(run_file: Callable
     outcome = run_file(REPO / "experiments" / "pbt_toy.yaml")
 
     history = load_results(outcome.path).history()
-    assert history["training_iteration"].max() == 100
+    # Every member's whole history, although each was restarted from checkpoints ~25 times.
+    assert history.groupby("trial_id")["training_iteration"].apply(list).map(list(range(1, 101)).__eq__).all()
     assert history["Q"].max() >= 1.19
     lines = (outcome.path / LINEAGE_FILE).read_text().splitlines()
     assert len(lines) == _ray_perturbations(outcome) > 0
