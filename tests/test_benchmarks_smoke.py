@@ -77,8 +77,8 @@ def test_searcher_fidelity_smoke_never_beats_the_known_optimum(tmp_path: Path) -
 def test_scale_smoke_completes_and_analyzes_every_trial(tmp_path: Path) -> None:
     figures = run_smoke("scale", tmp_path)["figures"]
     assert figures["returncode"] == 0 and not figures["timed_out"]
-    assert figures["trials_completed"] == figures["trial_directories"] == 30
-    assert figures["peak_driver_rss_mib"] > 0 and figures["experiment_dir_files"] > 30
+    assert figures["trials_completed"] == figures["trial_directories"] == 2
+    assert figures["peak_driver_rss_mib"] > 0 and figures["experiment_dir_files"] > 2
 
 
 def test_objectives_take_their_known_minimum_at_the_known_minimizer() -> None:
