@@ -92,7 +92,7 @@ def build(out: Path, num_trials: int, seed: int = 0) -> None:
             trial, metadata = copy.deepcopy(bad if failed else good)
             old_id = trial["trial_id"]
             new_id = f"{old_id[:5]}_{index:05d}"
-            config = {
+            config: dict[str, Any] = {
                 "lr": 10 ** rng.uniform(-4, -1),
                 "batch_size": rng.choice([32, 64, 128]),
                 "optimizer": rng.choice(["sgd", "momentum", "adam"]),

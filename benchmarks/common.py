@@ -2,7 +2,7 @@
 
 Each benchmark script gathers its figures in a :class:`Report` and calls :meth:`Report.finish`,
 which prints the tables and writes ``benchmarks/results/<name>.json`` with the machine it ran on
-(CPU model, cores, load average at the start and at the end, versions of Python, Ray, torch...).
+(CPU model, cores, GPUs, load average at the start and at the end, versions of Python, Ray, torch...).
 
 Example:
     >>> report = Report("demo", smoke=True)
@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,7 @@ __all__ = [
     "argument_parser",
     "directory_size",
     "machine_info",
+    "percentile",
     "run_interleaved",
     "summarize",
     "timed",
@@ -48,7 +50,7 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
-_VERSIONED_PACKAGES = ("ray", "torch", "hyperopt", "numpy", "tunefleet")
+_VERSIONED_PACKAGES = ("ray", "torch", "hyperopt", "numpy", "mnist1d", "tunefleet")
 
 # Every benchmark that starts Ray starts it like tunefleet does (token auth, set before import).
 os.environ.setdefault("RAY_AUTH_MODE", "token")
@@ -84,16 +86,50 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def _nvidia_smi(query: str) -> list[str]:
+    """One CSV line per GPU for ``nvidia-smi --query-gpu=QUERY``; none without nvidia-smi."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+def _torch_cuda() -> tuple[bool | None, str | None]:
+    """Whether torch sees a CUDA device, and the CUDA version torch was built with."""
+    try:
+        import torch
+    except ImportError:
+        return None, None
+    return torch.cuda.is_available(), torch.version.cuda
+
+
 def machine_info() -> dict[str, Any]:
-    """The machine and software a benchmark runs on (load average is recorded by :class:`Report`)."""
+    """The machine and software a benchmark runs on (load average is recorded by :class:`Report`).
+
+    ``gpus`` lists ``name, driver_version, memory.total`` of each GPU as ``nvidia-smi`` reports
+    them (empty where there is no nvidia-smi).
+    """
     try:
         memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):
         memory_gib = None
+    cuda_available, torch_cuda = _torch_cuda()
     return {
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "memory_gib": round(memory_gib, 1) if memory_gib else None,
+        "gpus": _nvidia_smi("name,driver_version,memory.total"),
+        "cuda_available": cuda_available,
+        "torch_cuda": torch_cuda,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "versions": {name: _version(name) for name in _VERSIONED_PACKAGES},
@@ -138,11 +174,22 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100, linear interpolation between the closest ranks), None for no values."""
+    data = sorted(values)
+    if not data:
+        return None
+    position = (len(data) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (position - low)
+
+
 def summarize(values: Sequence[float]) -> Summary:
     """Median, quartiles, minimum and maximum of ``values`` (at least one)."""
-    if not values:
+    q1, q3 = percentile(values, 25), percentile(values, 75)
+    if q1 is None or q3 is None:
         raise ValueError("nothing to summarize")
-    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
     return Summary(statistics.median(values), min(values), max(values), len(values), q1, q3)
 
 
@@ -218,6 +265,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, Path):
         return str(value)
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):  # numpy scalars (pandas cells)
+        return value.item()
     return value
 
 
@@ -229,18 +278,31 @@ class Report:
         smoke: Whether this is the tiny ``--smoke`` version (recorded, and the JSON name gets
             a ``-smoke`` suffix so that a smoke run never overwrites real figures).
         output: Another JSON path.
+        argv: The command-line arguments the benchmark was given (default: ``sys.argv[1:]``).
+
+    Attributes:
+        sections: Top-level parts of the document besides ``figures``, for benchmarks whose
+            committed results are laid out that way (``rows``; ``efficiency`` and ``tune``).
     """
 
-    def __init__(self, name: str, smoke: bool = False, output: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        smoke: bool = False,
+        output: Path | None = None,
+        argv: Sequence[str] | None = None,
+    ) -> None:
         self.name = name
         self.smoke = smoke
         suffix = "-smoke" if smoke else ""
         self.output = output or RESULTS_DIR / f"{name}{suffix}.json"
+        self.argv = list(sys.argv[1:] if argv is None else argv)
         self.started = dt.datetime.now(dt.timezone.utc)
         self.machine = machine_info()
         self.load_start = _load_average()
         self.settings: dict[str, Any] = {}
         self.figures: dict[str, Any] = {}
+        self.sections: dict[str, Any] = {}
         self.notes: list[str] = []
         self.tables: list[_Table] = []
         self.console = Console()
@@ -267,7 +329,7 @@ class Report:
                 "smoke": self.smoke,
                 "started_utc": self.started.isoformat(timespec="seconds"),
                 "finished_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "command": " ".join(["python -m", f"benchmarks.{self.name}", *sys.argv[1:]]),
+                "command": " ".join(["python -m", f"benchmarks.{self.name}", *self.argv]),
                 "machine": self.machine,
                 "load_average_start": self.load_start,
                 "load_average_end": _load_average(),
@@ -275,12 +337,20 @@ class Report:
                 "figures": self.figures,
                 "tables": [{"title": t.title, "columns": t.columns, "rows": t.rows} for t in self.tables],
                 "notes": self.notes,
+                **self.sections,
             }
         )
 
+    def save(self) -> dict[str, Any]:
+        """Writes the JSON as it stands (partial figures survive an interrupted run); returns it."""
+        doc = self.document()
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        self.output.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        return doc
+
     def finish(self) -> dict[str, Any]:
         """Prints the tables and notes, writes the JSON; returns the document."""
-        doc = self.document()
+        doc = self.save()
         machine = self.machine
         self.console.print(
             f"{self.name}: {machine['cpu_model']}, {machine['cpu_count']} cores, load average "
@@ -297,8 +367,6 @@ class Report:
             self.console.print(table)
         for text in self.notes:
             self.console.print(f"- {escape(text)}", highlight=False, soft_wrap=True)
-        self.output.parent.mkdir(parents=True, exist_ok=True)
-        self.output.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         self.console.print(f"figures written to {self.output}", highlight=False, soft_wrap=True)
         return doc
 

@@ -12,6 +12,8 @@ GPU utilization (mean and 90th percentile) and memory, and the throughput ratio 
 
     python benchmarks/gpu_throughput.py            # on a GPU machine (about 6 minutes on an H100)
     python benchmarks/gpu_throughput.py --smoke    # seconds, CPU only (gpu: 0)
+
+The JSON keeps one entry per configuration under ``rows`` (partial figures are written after each).
 """
 
 from __future__ import annotations
@@ -34,15 +36,8 @@ from torch import nn
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tunefleet` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.sweeps import (
-    RESULTS_DIR,
-    local_ray,
-    markdown_table,
-    percentile,
-    run_sweep,
-    scratch_storage,
-    write_results,
-)
+from benchmarks.common import Report, argument_parser, percentile
+from benchmarks.sweeps import local_ray, run_sweep, scratch_storage
 from tunefleet.trainables.data import DataSplits
 from tunefleet.trainables.models import CNN1d
 from tunefleet.trainables.tasks import Mnist1dCNN, Mnist1dCNNHyperparams
@@ -213,43 +208,22 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
         )
 
 
-def table(rows: Sequence[dict[str, Any]]) -> str:
-    header = [
-        "model",
-        "resources/trial",
-        "concurrent",
-        "wall s",
-        "trials/h",
-        "x vs gpu 1",
-        "trial s",
-        "steady x vs gpu 1",
-        "samples/s",
-        "GPU util mean %",
-        "GPU util p90 %",
-        "GPU mem MiB",
-        "test acc",
-    ]
-    return markdown_table(
-        header,
-        [
-            [
-                r["model"],
-                r["label"],
-                r["concurrent_trials"],
-                r["wall_s"],
-                r["trials_per_hour"],
-                r["ratio_vs_gpu1"],
-                r["trial_time_s_median"],
-                r["steady_ratio_vs_gpu1"],
-                r["samples_per_s"],
-                r["gpu_util_mean"],
-                r["gpu_util_p90"],
-                r["gpu_mem_max_mib"],
-                r["test_accuracy_median"],
-            ]
-            for r in rows
-        ],
-    )
+#: Table column -> row key.
+COLUMNS = {
+    "model": "model",
+    "resources/trial": "label",
+    "concurrent": "concurrent_trials",
+    "wall s": "wall_s",
+    "trials/h": "trials_per_hour",
+    "x vs gpu 1": "ratio_vs_gpu1",
+    "trial s": "trial_time_s_median",
+    "steady x vs gpu 1": "steady_ratio_vs_gpu1",
+    "samples/s": "samples_per_s",
+    "GPU util mean %": "gpu_util_mean",
+    "GPU util p90 %": "gpu_util_p90",
+    "GPU mem MiB": "gpu_mem_max_mib",
+    "test acc": "test_accuracy_median",
+}
 
 
 def configurations(args: argparse.Namespace) -> list[Config]:
@@ -266,8 +240,7 @@ def configurations(args: argparse.Namespace) -> list[Config]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="tiny CPU-only run (gpu: 0), seconds")
+    parser = argument_parser(__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--gpus", nargs="+", type=float, default=[1, 0.5, 0.25, 0.125])
     parser.add_argument("--cpu-per-trial", type=float, default=2)
@@ -276,10 +249,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, help="iterations per trial (default: per model)")
     parser.add_argument("--steps", type=int, default=100, help="optimizer steps per iteration")
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 1, help="CPUs given to Ray")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON goes")
     args = parser.parse_args(argv)
     args.model_overrides = None
-    if args.smoke:
+    if args.smoke:  # CPU only (gpu: 0), both models, one short sweep each
         args.gpus, args.cpu_per_trial, args.cpu_baseline = [0.0], 1.0, False
         args.trials, args.iterations, args.steps, args.cpus = 2, 1, 5, min(args.cpus, 2)
         args.model_overrides = {"channels": 8, "batch_size": 32}
@@ -288,31 +260,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    storage = scratch_storage()
+    report = Report("gpu_throughput", smoke=args.smoke, output=args.output, argv=argv)
+    report.settings.update(trials=args.trials, steps_per_iteration=args.steps, cpus=args.cpus)
     rows: list[dict[str, Any]] = []
-    name = "gpu_throughput_smoke" if args.smoke else "gpu_throughput"
-    payload: dict[str, Any] = {
-        "settings": {
-            "trials": args.trials,
-            "steps_per_iteration": args.steps,
-            "cpus": args.cpus,
-            "smoke": args.smoke,
-        },
-        "rows": rows,
-    }
+    report.sections["rows"] = rows
+    storage = scratch_storage()
     with local_ray(num_cpus=args.cpus, num_gpus=0 if args.smoke else None):
         for index, config in enumerate(configurations(args)):
             rows.append(measure(config, args, index, storage))
             add_ratios(rows)
-            path = write_results(name, payload, args.out)  # partial figures survive an interruption
-            print(
-                f"{config.model:12s} {config.label:24s} {rows[-1]['trials_per_hour']:9.0f} trials/h",
-                flush=True,
-            )
+            report.save()  # partial figures survive an interruption
+            report.log(f"{config.model} {config.label}: {rows[-1]['trials_per_hour']:.0f} trials/h")
     shutil.rmtree(storage, ignore_errors=True)
-    print(table(rows))
-    print(f"\nwrote {path}")
-    return payload
+    table = report.table("throughput per configuration", list(COLUMNS))
+    for row in rows:
+        table.append([row[key] for key in COLUMNS.values()])
+    return report.finish()
 
 
 if __name__ == "__main__":

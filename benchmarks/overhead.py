@@ -19,7 +19,7 @@ Arms (each in a fresh process, interleaved over ``--repetitions`` rounds):
 The timed span is the same for every arm: from before ``ray.init`` to after ``ray.shutdown``.
 
     python -m benchmarks.overhead            # 1,000 trials per arm
-    python -m benchmarks.overhead --smoke    # 8 trials, two arms, seconds
+    python -m benchmarks.overhead --smoke    # 2 trials, two arms, seconds
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def main() -> None:
         return
 
     if args.smoke:  # one tunefleet arm and its Ray twin, a few trials: checks the machinery only
-        args.trials, args.iterations, args.arms = 8, 2, "tunefleet-class,ray-tuned-class"
+        args.trials, args.iterations, args.arms = 2, 2, "tunefleet-class,ray-tuned-class"
     default_trials = args.default_trials
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     report = Report(NAME, smoke=args.smoke, output=args.output)

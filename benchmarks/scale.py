@@ -11,7 +11,7 @@ A watchdog (``--max-minutes``) stops a sweep that cannot finish in time; the rep
 many trials had started, so a partial run is reported as partial.
 
     python -m benchmarks.scale            # 10,000 trials
-    python -m benchmarks.scale --smoke    # 30 trials
+    python -m benchmarks.scale --smoke    # 2 trials of 2 iterations
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the experiment directory")
     args = parser.parse_args()
     if args.smoke:
-        args.trials, args.iterations = 30, 3
+        args.trials, args.iterations = 2, 2
 
     report = Report(NAME, smoke=args.smoke, output=args.output)
     report.settings = {"trials": args.trials, "iterations": args.iterations, "max_minutes": args.max_minutes}

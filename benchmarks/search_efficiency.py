@@ -20,6 +20,8 @@ seed) with the measured test accuracy in a comment.
     python benchmarks/search_efficiency.py               # both parts, 16 cores: about 11 minutes
     python benchmarks/search_efficiency.py --part tune   # one part
     python benchmarks/search_efficiency.py --smoke       # seconds
+
+The JSON keeps the parts' figures under ``efficiency`` and ``tune``; the experiment files go next to it.
 """
 
 from __future__ import annotations
@@ -41,16 +43,8 @@ import yaml
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tunefleet` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.sweeps import (
-    RESULTS_DIR,
-    Sweep,
-    local_ray,
-    markdown_table,
-    median_spread,
-    run_sweep,
-    scratch_storage,
-    write_results,
-)
+from benchmarks.common import Report, argument_parser, summarize
+from benchmarks.sweeps import Sweep, local_ray, run_sweep, scratch_storage
 
 #: Validation-accuracy targets of the efficiency part (0.94: the paper's CNN).
 TARGETS = (0.92, 0.94)
@@ -183,7 +177,18 @@ def sweep_figures(sweep: Sweep, max_iterations: int) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- part: efficiency
 
 
-def efficiency(args: argparse.Namespace, storage: Path, write: Any) -> dict[str, Any]:
+def median_spread(values: Sequence[float | None]) -> dict[str, Any]:
+    """:func:`~benchmarks.common.summarize` of the values that are not None, and ``of``: how many there were.
+
+    A value is None where a sweep never reached a target; ``n`` says how many did.
+    """
+    present = [v for v in values if v is not None]
+    if not present:
+        return {"median": None, "min": None, "max": None, "n": 0, "of": len(values)}
+    return {**summarize(present).as_dict(), "of": len(values)}
+
+
+def efficiency(args: argparse.Namespace, storage: Path, report: Report) -> dict[str, Any]:
     """Runs every method with every seed; returns per-sweep figures and per-method summaries."""
     sweeps: list[dict[str, Any]] = list(args.previous.get("efficiency", {}).get("sweeps", []))
     for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -202,12 +207,12 @@ def efficiency(args: argparse.Namespace, storage: Path, write: Any) -> dict[str,
             )
             figures = sweep_figures(run_sweep(spec, storage), args.iterations)
             sweeps.append({"method": method, "seed": seed, **figures})
-            print(
-                f"{method:14s} seed {seed}: best test {figures['best_test_accuracy']:.3f}, "
-                f"{figures['trial_iterations']} trial-iterations, {figures['wall_s']:.0f} s",
-                flush=True,
+            report.log(
+                f"{method} seed {seed}: best test {figures['best_test_accuracy']:.3f}, "
+                f"{figures['trial_iterations']} trial-iterations, {figures['wall_s']:.0f} s"
             )
-            write({"sweeps": sweeps})  # partial results survive an interrupted run
+            report.sections["efficiency"] = {"sweeps": sweeps}
+            report.save()  # partial results survive an interrupted run
     # Cost of training the best configuration once: the median full-budget trial time.
     single = [s["best_single_run_s"] for s in sweeps if s["best_single_run_s"]]
     single_run_s = statistics.median(single) if single else None
@@ -237,7 +242,8 @@ def _fmt(stat: dict[str, Any], digits: int = 3) -> str:
     return f"{stat['median']:.{digits}g} [{spread}]{reached}"
 
 
-def efficiency_table(part: dict[str, Any]) -> str:
+def efficiency_table(part: dict[str, Any], report: Report) -> None:
+    """The per-method summary (median [min-max] over the search seeds)."""
     header = [
         "method",
         "best test acc",
@@ -263,7 +269,7 @@ def efficiency_table(part: dict[str, Any]) -> str:
         ]
         for method, s in part["summary"].items()
     ]
-    return markdown_table(header, rows)
+    report.table("efficiency: median [min-max] over search seeds", header).rows.extend(rows)
 
 
 # ---------------------------------------------------------------------------- part: tune
@@ -345,16 +351,14 @@ def best_config_yaml(model: str, result: dict[str, Any], where: str) -> str:
 
 
 def tune(
-    args: argparse.Namespace, storage: Path, write: Any, efficiency_sweeps: list[dict[str, Any]]
+    args: argparse.Namespace, storage: Path, report: Report, efficiency_sweeps: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """Tunes each model generously, then retrains the winner and the defaults with several seeds.
 
     With ``--cnn-from-efficiency`` the CNN's winner is the best of the efficiency sweeps instead
     of a sweep of its own (they search the same model, with the quickstart's space).
     """
-    from benchmarks.sweeps import machine_info
-
-    info = machine_info()
+    info = report.machine
     where = (
         f"{info['gpus'][0].split(',')[0] if info['gpus'] else 'a CPU machine'}, "
         f"{info['cpu_count']} CPU cores ({'GPU' if args.gpu else 'CPU'} trials), "
@@ -378,14 +382,14 @@ def tune(
             result["best"]["test_accuracy_mean"] - result["defaults"]["test_accuracy_mean"]
         )
         result["yaml"] = best_config_yaml(model, result, where)
-        (args.out / f"{model}_best.yaml").write_text(result["yaml"], encoding="utf-8")
+        (report.output.parent / f"{model}_best.yaml").write_text(result["yaml"], encoding="utf-8")
         models[model] = result
-        print(
+        report.log(
             f"{model}: tuned {result['best']['test_accuracy_mean']:.3f} vs defaults "
-            f"{result['defaults']['test_accuracy_mean']:.3f} vs paper {PAPER_BASELINES[model]:.2f}",
-            flush=True,
+            f"{result['defaults']['test_accuracy_mean']:.3f} vs paper {PAPER_BASELINES[model]:.2f}"
         )
-        write({"models": models})
+        report.sections["tune"] = {"models": models}
+        report.save()
     return {"models": models}
 
 
@@ -437,7 +441,8 @@ def tune_sweep(model: str, args: argparse.Namespace, storage: Path) -> tuple[dic
     return search, tunable_config(figures["best_config"], space)
 
 
-def tune_table(part: dict[str, Any]) -> str:
+def tune_table(part: dict[str, Any], report: Report) -> None:
+    """Tuned against the trainable's defaults and the paper's hand-set model, per model."""
     header = [
         "model",
         "paper",
@@ -448,7 +453,7 @@ def tune_table(part: dict[str, Any]) -> str:
         "trial-iters",
         "search wall s",
     ]
-    rows = []
+    rows = report.table("tuning: test accuracy of the retrained winner", header).rows
     for model, r in part["models"].items():
         rows.append(
             [
@@ -462,15 +467,13 @@ def tune_table(part: dict[str, Any]) -> str:
                 r["search"]["wall_s"],
             ]
         )
-    return markdown_table(header, rows)
 
 
 # ---------------------------------------------------------------------------- command line
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="a tiny run of both parts, seconds")
+    parser = argument_parser(__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["efficiency", "tune", "all"], default="all")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", type=int, default=3, help="search seeds per method")
@@ -497,13 +500,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 1, help="trials at once")
     parser.add_argument("--gpu", type=float, default=0.0, help="GPU per trial (0: CPU trials)")
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 1, help="CPUs given to Ray")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where JSON and YAML files go")
     args = parser.parse_args(argv)
     args.previous = json.loads(args.previous.read_text()) if args.previous else {}
     if args.smoke:
         # One FIFO and one ASHA sweep cover both searchers and both schedulers.
         args.methods = ["fifo+random", "asha+hyperopt"]
         args.seeds, args.trials, args.iterations, args.grace_period, args.steps = 1, 2, 2, 1, 5
+        # The MLP only: its own tuning sweep (the CNN's winner would come from the sweeps above).
         args.tune_models, args.tune_trials, args.tune_iterations, args.final_seeds = ["mnist1d_mlp"], 2, 2, 2
         args.cpus = min(args.cpus, 2)
         args.concurrency = min(args.concurrency, args.cpus)
@@ -512,37 +515,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = "search_efficiency_smoke" if args.smoke else "search_efficiency"
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "previous"}
-    document: dict[str, Any] = {"settings": settings, "device": "GPU" if args.gpu else "CPU"}
-
-    def write(part_name: str) -> Any:
-        def update(part: dict[str, Any]) -> None:
-            document[part_name] = part
-            write_results(name, document, args.out)
-
-        return update
-
+    report = Report("search_efficiency", smoke=args.smoke, output=args.output, argv=argv)
+    report.settings.update(
+        {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "previous"}
+    )
+    report.sections["device"] = "GPU" if args.gpu else "CPU"
     storage = scratch_storage()
     started = time.time()
     with local_ray(num_cpus=args.cpus, num_gpus=None if args.gpu else 0):
         if args.part in ("efficiency", "all"):
-            document["efficiency"] = efficiency(args, storage, write("efficiency"))
+            report.sections["efficiency"] = efficiency(args, storage, report)
+            efficiency_table(report.sections["efficiency"], report)
         if args.part in ("tune", "all"):
-            sweeps = document.get("efficiency", args.previous.get("efficiency", {})).get("sweeps", [])
-            document["tune"] = tune(args, storage, write("tune"), sweeps)
-    document["total_wall_s"] = time.time() - started
-    path = write_results(name, document, args.out)
+            sweeps = report.sections.get("efficiency", args.previous.get("efficiency", {})).get("sweeps", [])
+            report.sections["tune"] = tune(args, storage, report, sweeps)
+            tune_table(report.sections["tune"], report)
+    report.sections["total_wall_s"] = time.time() - started
     shutil.rmtree(storage, ignore_errors=True)
-    print(f"\nTrials on {document['device']}, {args.concurrency} at once.")
-    if "efficiency" in document:
-        print(efficiency_table(document["efficiency"]))
-    if "tune" in document:
-        print()
-        print(tune_table(document["tune"]))
-    print(f"\nwrote {path}")
-    return document
+    report.note(f"Trials on {report.sections['device']}, {args.concurrency} at once.")
+    return report.finish()
 
 
 if __name__ == "__main__":

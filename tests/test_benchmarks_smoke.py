@@ -1,7 +1,10 @@
 """Every benchmark script stays runnable: its ``--smoke`` version runs and writes sane figures.
 
 Timings are never asserted (the machine may be busy); what is checked is that each script
-completes, records the machine and produces the figures BENCHMARKS.md quotes.
+completes, records the machine and produces the figures BENCHMARKS.md quotes. The scripts that
+start (and time) their own Ray run in a fresh process; the GPU and search benchmarks, whose
+sweeps go through tunefleet's runner on whatever Ray is up, run here on the session's Ray
+(CPU only: ``--smoke`` asks for no GPU). The shipped best-configuration experiments must stay valid.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ from typing import Any
 
 import pytest
 
+from benchmarks import gpu_throughput, search_efficiency
 from tests.conftest import REPO
+from tunefleet.config import load_experiment
 
 pytestmark = pytest.mark.slow
 
 
 def run_smoke(script: str, tmp_path: Path) -> dict[str, Any]:
+    """Runs ``python -m benchmarks.SCRIPT --smoke`` in a fresh process; returns its checked JSON."""
     output = tmp_path / f"{script}.json"
     done = subprocess.run(
         [sys.executable, "-m", f"benchmarks.{script}", "--smoke", "--output", str(output)],
@@ -31,9 +37,14 @@ def run_smoke(script: str, tmp_path: Path) -> dict[str, Any]:
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    document = json.loads(output.read_text())
+    return checked(json.loads(output.read_text()))
+
+
+def checked(document: dict[str, Any]) -> dict[str, Any]:
+    """What every benchmark's JSON has: the smoke flag, the machine, the load, non-empty tables."""
     assert document["smoke"] is True
-    assert document["machine"]["cpu_count"] >= 1
+    assert document["machine"]["cpu_count"] >= 1 and "ray" in document["machine"]["versions"]
+    assert isinstance(document["machine"]["gpus"], list)
     assert len(document["load_average_start"]) == 3 and len(document["load_average_end"]) == 3
     assert document["tables"] and all(table["rows"] for table in document["tables"])
     return document
@@ -66,8 +77,8 @@ def test_searcher_fidelity_smoke_never_beats_the_known_optimum(tmp_path: Path) -
 def test_scale_smoke_completes_and_analyzes_every_trial(tmp_path: Path) -> None:
     figures = run_smoke("scale", tmp_path)["figures"]
     assert figures["returncode"] == 0 and not figures["timed_out"]
-    assert figures["trials_completed"] == figures["trial_directories"] == 30
-    assert figures["peak_driver_rss_mib"] > 0 and figures["experiment_dir_files"] > 30
+    assert figures["trials_completed"] == figures["trial_directories"] == 2
+    assert figures["peak_driver_rss_mib"] > 0 and figures["experiment_dir_files"] > 2
 
 
 def test_objectives_take_their_known_minimum_at_the_known_minimizer() -> None:
@@ -79,3 +90,44 @@ def test_objectives_take_their_known_minimum_at_the_known_minimizer() -> None:
     assert hartmann6(dict(zip(hartmann6.names, minimizer, strict=True))) == pytest.approx(
         hartmann6.minimum, abs=1e-4
     )
+
+
+def test_gpu_throughput_smoke_measures_both_models_without_cuda(ray_local: None, tmp_path: Path) -> None:
+    document = checked(gpu_throughput.main(["--smoke", "--output", str(tmp_path / "gpu.json")]))
+
+    assert document == json.loads((tmp_path / "gpu.json").read_text())
+    rows = document["rows"]
+    assert [(r["model"], r["gpu"]) for r in rows] == [("mnist1d_cnn", 0.0), ("large_cnn", 0.0)]
+    for row in rows:
+        assert row["trials"] == 2
+        assert row["trials_per_hour"] > 0 and row["samples_per_s"] > 0
+        assert row["ratio_vs_gpu1"] is None  # no gpu: 1 row to compare with
+        assert 0 <= row["test_accuracy_median"] <= 1
+
+
+def test_search_efficiency_smoke_runs_both_parts_and_writes_a_valid_experiment(
+    ray_local: None, tmp_path: Path
+) -> None:
+    document = checked(search_efficiency.main(["--smoke", "--output", str(tmp_path / "search.json")]))
+
+    sweeps = document["efficiency"]["sweeps"]
+    assert [s["method"] for s in sweeps] == ["fifo+random", "asha+hyperopt"]
+    assert sweeps[0]["trial_iterations"] == 2 * 2  # FIFO: every trial runs the whole budget
+    assert all(0 <= s["best_test_accuracy"] <= 1 for s in sweeps)
+    summary = document["efficiency"]["summary"]["fifo+random"]["best_test_accuracy"]
+    assert summary["n"] == summary["of"] == 1
+    mlp = document["tune"]["models"]["mnist1d_mlp"]
+    assert len(mlp["best"]["test_accuracy"]) == len(mlp["defaults"]["test_accuracy"]) == 2
+    experiment = load_experiment(tmp_path / "mnist1d_mlp_best.yaml")
+    assert experiment.num_trials == 2  # a fixed configuration, one trial per seed
+    # The CNN's winner is the best trial of the efficiency sweeps (no sweep of its own).
+    search, winner = search_efficiency.efficiency_winner(sweeps, max_iterations=2)
+    assert search["best_val_accuracy"] == max(s["best_val_accuracy"] for s in sweeps)
+    assert winner.keys() == search_efficiency.CNN_SPACE.keys()
+
+
+@pytest.mark.parametrize("name", ["mnist1d_cnn_best", "mnist1d_mlp_best"])
+def test_shipped_best_configurations_are_valid_fixed_experiments(name: str) -> None:
+    experiment = load_experiment(REPO / "experiments" / f"{name}.yaml")
+    assert experiment.search.algorithm == "grid"
+    assert experiment.num_trials == 5  # the seeds the comment's accuracy was measured with
