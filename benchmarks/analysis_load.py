@@ -34,12 +34,14 @@ def _template_sweep(workdir: Path) -> Path:
     import ray
     from ray import tune
 
+    from tunefleet.runner import init_local_ray
+
     def trainable(config: dict[str, Any]) -> None:
         if config["lr"] > 0.05:
             raise ValueError("loss diverged")
         tune.report({METRIC: 0.5, "val_loss": 1.0, "train_loss": 1.0, "test_accuracy": 0.5})
 
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    init_local_ray(num_cpus=2, log_to_driver=False)
     try:
         tune.Tuner(
             trainable,

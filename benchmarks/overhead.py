@@ -45,12 +45,7 @@ ARMS = (*TUNEFLEET_ARMS, *RAY_TUNED_ARMS, DEFAULT_ARM)
 TRAINABLES = {"class": "benchmarks.trivial:NoWork", "function": "benchmarks.trivial:no_work"}
 
 # The same local Ray as tunefleet's embedded one.
-RAY_INIT: dict[str, Any] = {
-    "num_cpus": os.cpu_count() or 1,
-    "include_dashboard": False,
-    "_node_ip_address": "127.0.0.1",
-    "log_to_driver": False,
-}
+RAY_INIT: dict[str, Any] = {"num_cpus": os.cpu_count() or 1, "log_to_driver": False}
 
 
 def _run_tunefleet(kind: str, trials: int, iterations: int, storage: Path) -> dict[str, float]:
@@ -76,6 +71,7 @@ def _run_ray(kind: str, tuned: bool, trials: int, iterations: int, storage: Path
     from ray import tune
 
     from benchmarks.trivial import NoWork, no_work
+    from tunefleet.runner import init_local_ray
 
     trainable = tune.with_resources(NoWork if kind == "class" else no_work, {"cpu": 1})
     tuned_settings: dict[str, Any] = {"reuse_actors": True} if tuned else {}
@@ -96,7 +92,7 @@ def _run_ray(kind: str, tuned: bool, trials: int, iterations: int, storage: Path
     cpu = time.process_time()
     with timed() as sweep:
         with timed() as init:
-            ray.init(**RAY_INIT)
+            init_local_ray(**RAY_INIT)
         with timed() as fit:
             results = tune.Tuner(
                 trainable,

@@ -66,14 +66,14 @@ def local_ray(num_cpus: int, num_gpus: int | None = None) -> Iterator[None]:
     """
     import ray
 
+    from tunefleet.runner import init_local_ray
+
     if ray.is_initialized():  # e.g. the test suite's session Ray: use it as it is
         yield
         return
-    ray.init(
+    init_local_ray(
         num_cpus=num_cpus,
         num_gpus=num_gpus,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
         log_to_driver=False,
         runtime_env={"py_modules": [str(BENCHMARKS_DIR)]},
     )
