@@ -114,11 +114,14 @@ def check_nothing_lost(
 ) -> None:
     """Every trial once, with iterations 1..N; finished trials never ran again; running ones
     continued from the checkpoint the snapshot named."""
-    runs = executed(log)
+    runs = [line.split() for line in log.read_text().splitlines() if line]  # trial, iteration, pid
     for trial_id, history in final_history.items():
         assert history == list(range(1, iterations + 1)), (trial_id, history)
     for snapshot in snapshots:
-        later = runs[snapshot.mark :]
+        # What the sessions after this interruption ran: a worker of the interrupted session may
+        # still log the iteration it was in as it goes down.
+        interrupted = {pid for *_, pid in runs[: snapshot.mark]}
+        later = [(t, int(i)) for t, i, pid in runs[snapshot.mark :] if pid not in interrupted]
         for trial_id, status in snapshot.status.items():
             assert trial_id in final_history, f"trial {trial_id} of a snapshot is missing from the results"
             after = [i for t, i in later if t == trial_id]

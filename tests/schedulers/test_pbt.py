@@ -125,8 +125,8 @@ def test_explore_changes_hyperparameters_without_new_processes(
         for line in result.read_text().splitlines()
     }
     # 4 members, 2 CPUs, every member paused and resumed at every perturbation: still only the
-    # two worker processes the first two trials started.
-    assert len(pids) == 2
+    # (at most two) worker processes the first trials started; Ray ends a process per pause otherwise.
+    assert 1 <= len(pids) <= 2
 
 
 def test_lineage_records_have_exactly_the_documented_keys(
