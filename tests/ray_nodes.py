@@ -61,7 +61,7 @@ class RayNode:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)  # a test cluster has nothing to save: do not wait long
+            self.process.wait(timeout=3)  # a test cluster has nothing to save: do not wait long
         # Stragglers of the group (the dashboard's forkserver outlives `ray start`): kill them too.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)

@@ -13,74 +13,77 @@ from tests.conftest import REPO, USER_MODULE, tunefleet
 
 pytestmark = pytest.mark.slow
 
-# The quickstart, shrunk to seconds: same trainable, searcher and scheduler.
-SMALL_SWEEP = [
-    "num_samples=4",
-    "max_iterations=4",
-    "search.n_initial_points=2",
-    "search.points_to_evaluate=[]",
-    "scheduler.grace_period=1",
-    "scheduler.reduction_factor=2",
-    "space.steps_per_iteration=10",
-    "checkpoint.frequency=2",
-]
+QUICKSTART_TRIALS = 20
 
 
 @pytest.fixture(scope="module")
-def quick_sweep(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
+def quickstart(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The README's main job, run in full once: ``tunefleet run experiments/quickstart.yaml``."""
     storage = tmp_path_factory.mktemp("results")
-    sets = [a for s in SMALL_SWEEP for a in ("--set", s)]
-    proc = tunefleet(
-        "run", "experiments/quickstart.yaml", *sets, "--storage", str(storage), "--name", "quick"
-    )
-    return proc, storage / "quick"
+    proc = tunefleet("run", "experiments/quickstart.yaml", "--storage", str(storage), timeout=600)
+    return proc, storage / "quickstart"
 
 
-def test_run_completes_and_prints_the_best_trial(quick_sweep) -> None:
-    proc, _ = quick_sweep
+def test_run_completes_and_prints_the_best_trial(quickstart) -> None:
+    proc, path = quickstart
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "val_accuracy" in proc.stdout
-    assert "Best config" in proc.stdout or "best" in proc.stdout.lower()
+    assert f"Results: {path}" in proc.stdout
     assert "Traceback" not in proc.stderr
 
 
-def test_run_writes_a_standard_ray_tune_experiment_directory(quick_sweep) -> None:
+def test_quickstart_best_trial_reaches_90_percent_test_accuracy(quickstart) -> None:
+    # The README's promise: the trial chosen by validation accuracy generalizes.
+    _, path = quickstart
+    summary = json.loads(tunefleet("analyze", str(path), "--format", "json").stdout)
+    assert summary["num_trials"] == QUICKSTART_TRIALS and summary["num_errors"] == 0
+    assert summary["best"]["metrics"]["test_accuracy"] >= 0.90
+    # ASHA stopped the weak trials at its rungs (3, 9, 27); the best ran the full budget.
+    from tunefleet.analysis import load_results
+
+    iterations = load_results(path).trials()["training_iteration"]
+    assert summary["best"]["training_iteration"] == 30
+    assert set(iterations) - {30} <= {3, 9, 27} and (iterations < 30).sum() >= 10
+
+
+def test_run_writes_a_standard_ray_tune_experiment_directory(quickstart) -> None:
     from ray.tune import ExperimentAnalysis
 
-    _, path = quick_sweep
+    _, path = quickstart
     assert (path / "tunefleet.yaml").is_file()
     assert list(path.glob("experiment_state-*.json"))
     analysis = ExperimentAnalysis(str(path), default_metric="val_accuracy", default_mode="max")
-    assert len(analysis.trials) == 4
+    assert len(analysis.trials) == QUICKSTART_TRIALS
     trial_dirs = [Path(t.path) for t in analysis.trials]
     for directory in trial_dirs:
         assert (directory / "result.json").is_file()
         assert (directory / "progress.csv").is_file()
         assert list(directory.glob("events.out.tfevents.*")), "TensorBoard logs are missing"
-    # checkpoint.frequency=2 plus the one at the end: trials that ran 4 iterations saved some.
+    # checkpoint: {frequency: 10, keep: 2}: the trials that ran past iteration 10 kept checkpoints.
     assert any(list(d.glob("checkpoint_*/state.pt")) for d in trial_dirs)
+    assert all(len(list(d.glob("checkpoint_*"))) <= 2 for d in trial_dirs)
 
 
-def test_experiment_directory_restores_with_tuner_restore(quick_sweep) -> None:
+def test_experiment_directory_restores_with_tuner_restore(quickstart) -> None:
     from ray import tune
 
     from tunefleet.trainables.tasks import Mnist1dCNN
 
-    _, path = quick_sweep
+    _, path = quickstart
     assert tune.Tuner.can_restore(str(path))
     tuner = tune.Tuner.restore(str(path), trainable=Mnist1dCNN)
-    assert len(tuner.get_results()) == 4
+    assert len(tuner.get_results()) == QUICKSTART_TRIALS
 
 
-def test_analyze_json_agrees_with_ray_experiment_analysis(quick_sweep) -> None:
+def test_analyze_json_agrees_with_ray_experiment_analysis(quickstart) -> None:
     from ray.tune import ExperimentAnalysis
 
-    _, path = quick_sweep
+    _, path = quickstart
     proc = tunefleet("analyze", str(path), "--format", "json", "--top", "3")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["metric"] == "val_accuracy" and summary["mode"] == "max"
-    assert summary["num_trials"] == 4 and summary["num_errors"] == 0
+    assert summary["num_trials"] == QUICKSTART_TRIALS and summary["num_errors"] == 0
 
     analysis = ExperimentAnalysis(str(path), default_metric="val_accuracy", default_mode="max")
     best = analysis.get_best_trial(scope="last")
@@ -93,11 +96,25 @@ def test_analyze_json_agrees_with_ray_experiment_analysis(quick_sweep) -> None:
     assert len(summary["top"]) == 3
 
 
-def test_analyze_csv_has_one_row_per_trial(quick_sweep) -> None:
-    _, path = quick_sweep
+def test_analyze_csv_has_one_row_per_trial(quickstart) -> None:
+    _, path = quickstart
     proc = tunefleet("analyze", str(path), "--format", "csv")
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.strip().splitlines()) == 1 + 4
+    assert len(proc.stdout.strip().splitlines()) == 1 + QUICKSTART_TRIALS
+
+
+def test_ctrl_c_after_the_sweep_ended_only_skips_the_summary(quickstart, monkeypatch, capsys) -> None:
+    import tunefleet.analysis
+    from tunefleet import cli
+    from tunefleet.runner import RunOutcome
+
+    def pressed_ctrl_c(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    _, path = quickstart
+    monkeypatch.setattr(tunefleet.analysis, "render_summary", pressed_ctrl_c)
+    cli._sweep(lambda: RunOutcome(path=path, num_trials=QUICKSTART_TRIALS, num_errors=0), address=None, top=5)
+    assert f"Results: {path}" in capsys.readouterr().out  # and no exit code but 0
 
 
 def test_bad_experiment_exits_2_before_starting_ray(tmp_path) -> None:
@@ -118,19 +135,12 @@ def test_analyze_of_a_non_experiment_directory_exits_2(tmp_path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_user_module_next_to_the_experiment_runs_on_ray_workers(user_project, tmp_path) -> None:
-    # Run from elsewhere: the module is found next to the YAML and shipped to the workers.
-    elsewhere = tmp_path / "elsewhere"
+def test_a_user_module_next_to_the_experiment_runs_and_failed_trials_exit_1(tmp_path) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
     elsewhere.mkdir()
-    proc = tunefleet("run", str(user_project), "--storage", str(tmp_path / "r"), cwd=elsewhere)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads(tunefleet("analyze", str(tmp_path / "r" / "exp"), "--format", "json").stdout)
-    assert summary["num_trials"] == 2 and summary["num_errors"] == 0
-
-
-def test_failed_trials_exit_1_and_show_in_analyze(tmp_path) -> None:
-    (tmp_path / "my_models.py").write_text(USER_MODULE)
-    (tmp_path / "exp.yaml").write_text(
+    (project / "my_models.py").write_text(USER_MODULE)
+    (project / "exp.yaml").write_text(
         textwrap.dedent(
             """\
             trainable: my_models:score_fn
@@ -142,33 +152,14 @@ def test_failed_trials_exit_1_and_show_in_analyze(tmp_path) -> None:
             """
         )
     )
-    proc = tunefleet("run", str(tmp_path / "exp.yaml"), "--storage", str(tmp_path / "r"), cwd=tmp_path)
-    assert proc.returncode == 1
+    # Run from elsewhere: the module is found next to the YAML and shipped to the workers.
+    proc = tunefleet("run", str(project / "exp.yaml"), "--storage", str(tmp_path / "r"), cwd=elsewhere)
+    assert proc.returncode == 1, proc.stderr[-3000:]
     assert "1 of 2 trials failed" in proc.stderr
     summary = json.loads(tunefleet("analyze", str(tmp_path / "r" / "exp"), "--format", "json").stdout)
-    assert summary["num_errors"] == 1
-    assert summary["best"]["config"]["x"] == 0.2
-
-    # Running the same experiment again never overwrites the first run's directory.
-    again = tunefleet("run", str(tmp_path / "exp.yaml"), "--storage", str(tmp_path / "r"), cwd=tmp_path)
-    assert again.returncode == 1
-    runs = sorted(p.name for p in (tmp_path / "r").iterdir())
-    assert len(runs) == 2 and runs[0] == "exp" and runs[1].startswith("exp-")
-
-
-def test_quickstart_best_trial_reaches_90_percent_test_accuracy(tmp_path) -> None:
-    # The README's promise, run in full: the trial chosen by validation accuracy generalizes.
-    proc = tunefleet("run", "experiments/quickstart.yaml", "--storage", str(tmp_path), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads(tunefleet("analyze", str(tmp_path / "quickstart"), "--format", "json").stdout)
-    assert summary["num_trials"] == 20 and summary["num_errors"] == 0
-    assert summary["best"]["metrics"]["test_accuracy"] >= 0.90
-    # ASHA stopped the weak trials at its rungs (3, 9, 27); the best ran the full budget.
-    from tunefleet.analysis import load_results
-
-    iterations = load_results(tmp_path / "quickstart").trials()["training_iteration"]
-    assert summary["best"]["training_iteration"] == 30
-    assert set(iterations) - {30} <= {3, 9, 27} and (iterations < 30).sum() >= 10
+    assert summary["num_trials"] == 2 and summary["num_errors"] == 1
+    assert summary["best"]["config"]["x"] == 0.2  # the user's function ran on a Ray worker
+    assert "deliberate failure for x > 0.9" in summary["errors"][0]["error"]
 
 
 def test_unreachable_cluster_address_exits_2_without_writing_results(tmp_path) -> None:

@@ -139,7 +139,11 @@ def _sweep(start: Callable[[], Any], address: str | None, top: int) -> None:
         sys.exit(EXIT_RUN_FAILED)
     except KeyboardInterrupt:
         sys.exit(EXIT_KILLED_BY_CTRL_C)
-    render_summary(load_results(outcome.path).summary(top=top), Console())
+    try:
+        render_summary(load_results(outcome.path).summary(top=top), Console())
+    except KeyboardInterrupt:
+        # The sweep had already ended and saved everything: a Ctrl-C now only skips the summary.
+        _err.print("tunefleet: summary skipped (Ctrl-C); the results are saved.", highlight=False)
     click.echo(f"\nResults: {outcome.path}\nAnalyze again with: tunefleet analyze {outcome.path}")
     if outcome.interrupted:
         _err.print(

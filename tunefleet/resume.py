@@ -11,6 +11,7 @@ the newest session whose snapshot is whole, and otherwise says clearly what cann
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ __all__ = [
     "resume_command",
     "saved_trials",
     "unfinished_trials",
+    "unused_run_name",
 ]
 
 logger = logging.getLogger(__name__)
@@ -103,6 +105,29 @@ def latest_run(storage: str | Path, name: str) -> Path:
             f"no earlier run of {name!r} in {root} to resume; run it without --resume to start it"
         )
     return max(runs, key=lambda path: (path / "tunefleet.yaml").stat().st_mtime)
+
+
+def unused_run_name(storage: str, name: str) -> str:
+    """``name``, or ``name-<timestamp>`` when an earlier run already used it: never overwrite results.
+
+    The names :func:`latest_run` finds again. Remote storage (``s3://``...) is not listed: there
+    the name is used as it is.
+    """
+    if "://" in storage:
+        return name
+
+    def free(candidate: str) -> bool:
+        existing = Path(storage) / candidate
+        return not existing.exists() or not any(existing.iterdir())
+
+    if free(name):
+        return name
+    stamped = f"{name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    candidate, counter = stamped, 1
+    while not free(candidate):
+        counter += 1
+        candidate = f"{stamped}-{counter}"
+    return candidate
 
 
 def _intact(path: Path) -> bool:

@@ -19,7 +19,14 @@ from tunefleet.cluster.capacity import ClusterCapacity, unschedulable_reason
 from tunefleet.config import Experiment, ExperimentFile
 from tunefleet.divergence import StopDiverged
 from tunefleet.errors import ConfigError, TunefleetError
-from tunefleet.resume import TimeBudget, check_resumable, latest_run, resume_command, unfinished_trials
+from tunefleet.resume import (
+    TimeBudget,
+    check_resumable,
+    latest_run,
+    resume_command,
+    unfinished_trials,
+    unused_run_name,
+)
 from tunefleet.search import build_search
 from tunefleet.search.spaces import Constant
 
@@ -75,25 +82,6 @@ def _resolve_storage(storage: str) -> str:
             f"storage {storage!r} is not writable ({exc}); choose another with --storage"
         ) from None
     return str(path)
-
-
-def _unused_name(storage: str, name: str) -> str:
-    """``name``, or ``name-<timestamp>`` when a previous run already used it: never overwrite results."""
-    if "://" in storage:
-        return name
-
-    def free(candidate: str) -> bool:
-        existing = Path(storage) / candidate
-        return not existing.exists() or not any(existing.iterdir())
-
-    if free(name):
-        return name
-    stamped = f"{name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    candidate, counter = stamped, 1
-    while not free(candidate):
-        counter += 1
-        candidate = f"{stamped}-{counter}"
-    return candidate
 
 
 def _runtime_env(experiment: Experiment) -> dict[str, Any]:
@@ -363,7 +351,7 @@ def run_experiment(
         directory = latest_run(storage_path, name or experiment.name)
         _check_same_settings(experiment, directory)
         return resume_experiment(directory, address=address, console=console, experiment=experiment)
-    run_name = _unused_name(storage_path, name or experiment.name)
+    run_name = unused_run_name(storage_path, name or experiment.name)
     return _launch(
         experiment,
         storage_path,

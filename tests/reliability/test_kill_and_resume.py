@@ -33,7 +33,10 @@ from tunefleet.analysis import load_results
 
 pytestmark = pytest.mark.slow
 
-NUM_SAMPLES, ITERATIONS = 4, 8
+NUM_SAMPLES, ITERATIONS = 4, 10
+#: Seconds after a driver's first progress within which the interruption lands. The Ctrl-C comes
+#: soon: it must find the sweep unfinished after two sessions' worth of progress.
+KILL_WITHIN, CTRL_C_WITHIN = 1.5, 0.5
 
 
 class Chain:
@@ -49,12 +52,12 @@ class Chain:
         self.final: tuple[int, str, str] = (0, "", "")
         self.process_groups: list[int] = []
 
-    def interrupt_at_random(self, sig: signal.Signals, *args: str) -> tuple[int, str]:
+    def interrupt_at_random(self, sig: signal.Signals, within: float, *args: str) -> tuple[int, str]:
         proc = start(*args)
         self.process_groups.append(proc.pid)
         done = len(executed(self.log))
         wait_until(lambda: len(executed(self.log)) > done, proc)  # this driver made progress
-        time.sleep(self.rng.uniform(0.0, 1.5))
+        time.sleep(self.rng.uniform(0.0, within))
         result = interrupt(proc, sig)
         self.snapshots.append(read_snapshot(self.path, self.log))
         return result
@@ -64,9 +67,9 @@ class Chain:
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
     seed = int(os.environ.get("TUNEFLEET_KILL_SEED", "6"))
     chain = Chain(tmp_path_factory.mktemp("killed"), seed)
-    chain.interrupt_at_random(signal.SIGKILL, "run", str(chain.experiment))
-    chain.interrupt_at_random(signal.SIGKILL, "run", str(chain.experiment), "--resume")
-    chain.ctrl_c = chain.interrupt_at_random(signal.SIGINT, "resume", str(chain.path))
+    chain.interrupt_at_random(signal.SIGKILL, KILL_WITHIN, "run", str(chain.experiment))
+    chain.interrupt_at_random(signal.SIGKILL, KILL_WITHIN, "run", str(chain.experiment), "--resume")
+    chain.ctrl_c = chain.interrupt_at_random(signal.SIGINT, CTRL_C_WITHIN, "resume", str(chain.path))
     last = start("resume", str(chain.path))
     chain.process_groups.append(last.pid)
     chain.final = finish(last)

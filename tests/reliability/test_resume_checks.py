@@ -12,7 +12,7 @@ import yaml
 from tests.reliability.conftest import counter_experiment
 from tunefleet.config import load_experiment
 from tunefleet.errors import TunefleetError
-from tunefleet.resume import SET_ASIDE_SUFFIX, check_resumable, latest_run, resume_command
+from tunefleet.resume import SET_ASIDE_SUFFIX, check_resumable, latest_run, resume_command, unused_run_name
 from tunefleet.runner import run_experiment, save_experiment_file
 
 OLD, NEW = "2026-01-01_10-00-00", "2026-01-01_11-00-00"
@@ -83,6 +83,22 @@ def test_resume_finds_the_latest_run_of_the_experiment(tmp_path: Path) -> None:
     assert latest_run(tmp_path, "exp") == tmp_path / "exp-20260101-110000"
     with pytest.raises(TunefleetError, match="no earlier run of 'other'"):
         latest_run(tmp_path, "other")
+
+
+def test_a_new_run_never_reuses_the_directory_of_an_earlier_one(tmp_path: Path) -> None:
+    assert unused_run_name(str(tmp_path), "exp") == "exp"
+    (tmp_path / "exp").mkdir()
+    assert unused_run_name(str(tmp_path), "exp") == "exp"  # an empty directory holds nothing to lose
+    (tmp_path / "exp" / "tunefleet.yaml").write_text("name: exp\n")
+    second = unused_run_name(str(tmp_path), "exp")
+    assert second.startswith("exp-")
+    (tmp_path / second).mkdir()
+    (tmp_path / second / "tunefleet.yaml").write_text("name: exp\n")
+    third = unused_run_name(str(tmp_path), "exp")
+    assert third not in ("exp", second)
+    (tmp_path / third).mkdir()
+    (tmp_path / third / "tunefleet.yaml").write_text("name: exp\n")
+    assert latest_run(tmp_path, "exp") in (tmp_path / second, tmp_path / third)  # found again by resume
 
 
 def test_resume_refuses_an_experiment_file_edited_since_the_run(tmp_path: Path) -> None:
