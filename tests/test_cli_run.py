@@ -117,6 +117,21 @@ def test_ctrl_c_after_the_sweep_ended_only_skips_the_summary(quickstart, monkeyp
     assert f"Results: {path}" in capsys.readouterr().out  # and no exit code but 0
 
 
+def test_ctrl_c_before_the_sweep_started_exits_130_without_a_traceback(monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    import tunefleet.config
+    from tunefleet import cli
+
+    def pressed_ctrl_c(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tunefleet.config, "load_experiment", pressed_ctrl_c)
+    result = CliRunner().invoke(cli.main, ["run", "experiments/quickstart.yaml"])
+    assert result.exit_code == cli.EXIT_KILLED_BY_CTRL_C
+    assert "interrupted (Ctrl-C)" in result.output and "Aborted" not in result.output
+
+
 def test_bad_experiment_exits_2_before_starting_ray(tmp_path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text((REPO / "experiments/quickstart.yaml").read_text().replace("mode: max", "mode: maximum"))

@@ -1,7 +1,8 @@
 """``tunefleet`` command line: parse arguments, call the library, print. Nothing else lives here.
 
 Exit codes: 0 success, 1 the sweep ran but trials failed (or Ray failed), 2 bad input,
-3 stopped before the end (Ctrl-C, ``time_budget``) and resumable, 130 a second Ctrl-C.
+3 stopped before the end (Ctrl-C, ``time_budget``) and resumable, 130 a second Ctrl-C (or one before
+the sweep started).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ EXIT_KILLED_BY_CTRL_C = 130
 _err = Console(stderr=True)
 
 
-def _user_errors_exit_2(func: F) -> F:
-    """Print a TunefleetError as a clear message (no traceback) and exit with code 2."""
+def _clean_exits(func: F) -> F:
+    """A TunefleetError: a clear message (no traceback), exit code 2. A Ctrl-C that no sweep
+    handled (e.g. while Ray starts): a short line, exit code 130, not click's "Aborted!"."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -39,6 +41,9 @@ def _user_errors_exit_2(func: F) -> F:
         except TunefleetError as exc:
             _err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True, soft_wrap=True)
             sys.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            _err.print("tunefleet: interrupted (Ctrl-C).", highlight=False)
+            sys.exit(EXIT_KILLED_BY_CTRL_C)
 
     return wrapper  # type: ignore[return-value]
 
@@ -62,7 +67,7 @@ def main() -> None:
 @main.command()
 @click.argument("experiment", type=click.Path(dir_okay=False, path_type=str))
 @_set_option
-@_user_errors_exit_2
+@_clean_exits
 def validate(experiment: str, overrides: tuple[str, ...]) -> None:
     """Check an experiment file without starting anything."""
     from tunefleet.config import load_experiment
@@ -95,7 +100,7 @@ def validate(experiment: str, overrides: tuple[str, ...]) -> None:
 @click.option(
     "--resume", is_flag=True, help="Continue the latest run of this experiment (in --storage) instead."
 )
-@_user_errors_exit_2
+@_clean_exits
 def run(
     experiment: str,
     overrides: tuple[str, ...],
@@ -165,7 +170,7 @@ def cluster() -> None:
 
 @cluster.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
-@_user_errors_exit_2
+@_clean_exits
 def cluster_validate(files: tuple[str, ...]) -> None:
     """Check cluster files offline, as `ray up` would, plus tunefleet's checks (no cloud access)."""
     from tunefleet.cluster import validate_cluster_file
@@ -181,7 +186,7 @@ def cluster_validate(files: tuple[str, ...]) -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
 @click.option("--address", help="Existing Ray cluster ('auto', 'ray://host:10001'); default: a local Ray.")
 @click.option("--top", default=5, show_default=True, help="Trials shown in the final table.")
-@_user_errors_exit_2
+@_clean_exits
 def resume(directory: str, address: str | None, top: int) -> None:
     """Continue an interrupted sweep in DIRECTORY (what `tunefleet run` printed) to its end."""
     _embedded_ray_auth(address)
@@ -229,7 +234,7 @@ _directory_argument = click.argument("directory", type=click.Path(path_type=str)
 @click.option("--top", default=5, show_default=True, help="Number of best trials to list.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write to a file.")
 @_ranking_options
-@_user_errors_exit_2
+@_clean_exits
 def analyze(
     directory: str, fmt: str, top: int, output: str | None, metric: str | None, mode: str | None, scope: str
 ) -> None:
@@ -273,7 +278,7 @@ def analyze(
 )
 @click.option("--top", default=10, show_default=True, help="Number of best trials to list.")
 @_ranking_options
-@_user_errors_exit_2
+@_clean_exits
 def report(
     directory: str, output: str | None, top: int, metric: str | None, mode: str | None, scope: str
 ) -> None:
@@ -306,7 +311,7 @@ def report(
     "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
 )
 @_ranking_options
-@_user_errors_exit_2
+@_clean_exits
 def compare(
     directories: tuple[str, ...],
     target: float | None,
@@ -344,7 +349,7 @@ def compare(
 
 @main.command()
 @click.argument("name", required=False)
-@_user_errors_exit_2
+@_clean_exits
 def trainables(name: str | None) -> None:
     """List the built-in trainables, or show one's hyperparameters and metrics."""
     from rich.table import Table

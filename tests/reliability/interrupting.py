@@ -36,7 +36,11 @@ def hyperopt_sweep(directory: Path, num_samples: int, iterations: int, seed: int
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """``tunefleet ARGS`` in its own process group (it and the Ray it starts)."""
+    """``tunefleet ARGS`` as the leader of a new session: it, the Ray it starts and Ray's workers.
+
+    Ray's workers run in process groups of their own, but they stay in the driver's session:
+    the session is how everything of one driver is found (:func:`session_members`).
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "tunefleet.cli", *args],
         cwd=REPO,
@@ -46,6 +50,31 @@ def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str
         text=True,
         start_new_session=True,
     )
+
+
+def session_members(session: int) -> list[int]:
+    """The live (not zombie) processes of ``session``."""
+    members = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        state, _, _, sid = stat.rpartition(")")[2].split()[:4]
+        if state != "Z" and int(sid) == session:
+            members.append(int(entry))
+    return members
+
+
+def progress_of(proc: subprocess.Popen[str], log: Path) -> int:
+    """Iterations in the runs log executed by ``proc``'s own workers (not a dying earlier driver's)."""
+    if not log.exists():
+        return 0
+    mine = 0
+    for line in log.read_text().splitlines():
+        with contextlib.suppress(ProcessLookupError, ValueError, IndexError):
+            mine += os.getsid(int(line.split()[2])) == proc.pid
+    return mine
 
 
 def wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float = 300) -> None:
@@ -63,32 +92,67 @@ def wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str], timeo
 
 
 def interrupt(proc: subprocess.Popen[str], sig: signal.Signals, timeout: float = 300) -> tuple[int, str]:
-    """Send ``sig`` to the driver, wait for it, then SIGKILL what is left of its process group.
+    """Send ``sig`` to the driver, wait for it, then SIGKILL what is left of its session.
 
-    After a SIGKILL of the driver, Ray's raylet and workers die with it; only Ray's agents
-    linger, and they go here. Returns the driver's exit code and its stderr.
+    After a SIGKILL of the driver, Ray's raylet dies with it and its workers follow as soon as
+    they notice; they go here at once, so that none logs an iteration into the next session.
+    Returns the driver's exit code and its stderr.
     """
     proc.send_signal(sig)
     try:
         proc.wait(timeout=timeout)
     finally:
-        _kill_group(proc)
+        _kill_session(proc)
     _, err = proc.communicate()
     return proc.returncode, err
 
 
-def finish(proc: subprocess.Popen[str], timeout: float = 600) -> tuple[int, str, str]:
-    """Wait for a driver to end by itself; returns its exit code, stdout and stderr."""
+@dataclass
+class Finished:
+    """How a driver that ran to its end ended."""
+
+    code: int
+    stdout: str
+    stderr: str
+    #: Command lines of its session's processes still alive ``grace`` seconds after it exited.
+    left_behind: list[str]
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 600, grace: float = 10) -> Finished:
+    """Wait for a driver to end by itself, then up to ``grace`` s for everything it started.
+
+    What is still alive then is recorded (and killed): a driver must leave no process behind.
+    """
     try:
         out, err = proc.communicate(timeout=timeout)
-    finally:
-        _kill_group(proc)
-    return proc.returncode, out, err
+    except BaseException:
+        _kill_session(proc)
+        raise
+    deadline = time.monotonic() + grace
+    while session_members(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left_behind = [_command_line(pid) for pid in session_members(proc.pid)]
+    _kill_session(proc)
+    return Finished(proc.returncode, out, err, left_behind)
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+def _command_line(pid: int) -> str:
+    try:
+        return f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return f"{pid}: (gone)"
+
+
+def _kill_session(proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    """SIGKILL every process of the driver's session and wait until they are gone."""
+    deadline = time.monotonic() + timeout
+    while members := session_members(proc.pid):
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"processes of session {proc.pid} outlived SIGKILL: {members}")
+        time.sleep(0.05)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from tests.reliability.interrupting import (
     finish,
     hyperopt_sweep,
     interrupt,
+    progress_of,
     read_snapshot,
     start,
     wait_until,
@@ -38,9 +39,8 @@ def one_chain(directory: Path, kills: int, rng: random.Random) -> str:
     snapshots, delays = [], []
     for kill in range(kills):
         proc = start(*commands[min(kill, 1 + kill % 2)])
-        done = len(executed(log))
         try:
-            wait_until(lambda done=done: len(executed(log)) > done, proc)
+            wait_until(lambda proc=proc: progress_of(proc, log) > 0, proc)
         except AssertionError as error:
             if proc.returncode:
                 raise
@@ -50,8 +50,9 @@ def one_chain(directory: Path, kills: int, rng: random.Random) -> str:
         time.sleep(delays[-1])
         interrupt(proc, signal.SIGKILL)
         snapshots.append(read_snapshot(path, log))
-    code, _, err = finish(start("resume", str(path)))
-    assert code == 0, err[-3000:]
+    final = finish(start("resume", str(path)))
+    assert final.code == 0, final.stderr[-3000:]
+    assert not final.left_behind, final.left_behind
     results = load_results(path)
     history = iterations_by_trial(results.history())
     assert len(history) == NUM_SAMPLES, history

@@ -18,14 +18,17 @@ from pathlib import Path
 import cloudpickle
 import pytest
 
-from tests.reliability.conftest import executed, iterations_by_trial
+from tests.reliability.conftest import iterations_by_trial
 from tests.reliability.interrupting import (
+    Finished,
     Snapshot,
     check_nothing_lost,
     finish,
     hyperopt_sweep,
     interrupt,
+    progress_of,
     read_snapshot,
+    session_members,
     start,
     wait_until,
 )
@@ -49,14 +52,13 @@ class Chain:
         self.rng = random.Random(seed)
         self.snapshots: list[Snapshot] = []
         self.ctrl_c: tuple[int, str] = (0, "")
-        self.final: tuple[int, str, str] = (0, "", "")
-        self.process_groups: list[int] = []
+        self.final: Finished | None = None
+        self.sessions: list[int] = []
 
     def interrupt_at_random(self, sig: signal.Signals, within: float, *args: str) -> tuple[int, str]:
         proc = start(*args)
-        self.process_groups.append(proc.pid)
-        done = len(executed(self.log))
-        wait_until(lambda: len(executed(self.log)) > done, proc)  # this driver made progress
+        self.sessions.append(proc.pid)
+        wait_until(lambda: progress_of(proc, self.log) > 0, proc)  # this driver's trials ran
         time.sleep(self.rng.uniform(0.0, within))
         result = interrupt(proc, sig)
         self.snapshots.append(read_snapshot(self.path, self.log))
@@ -71,7 +73,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
     chain.interrupt_at_random(signal.SIGKILL, KILL_WITHIN, "run", str(chain.experiment), "--resume")
     chain.ctrl_c = chain.interrupt_at_random(signal.SIGINT, CTRL_C_WITHIN, "resume", str(chain.path))
     last = start("resume", str(chain.path))
-    chain.process_groups.append(last.pid)
+    chain.sessions.append(last.pid)
     chain.final = finish(last)
     return chain
 
@@ -84,9 +86,9 @@ def test_ctrl_c_stops_gracefully_and_prints_the_resume_command(chain: Chain) -> 
 
 
 def test_the_resumed_sweep_completes(chain: Chain) -> None:
-    code, stdout, stderr = chain.final
-    assert code == 0, stderr[-3000:]
-    assert f"Results: {chain.path}" in stdout
+    assert chain.final is not None
+    assert chain.final.code == 0, chain.final.stderr[-3000:]
+    assert f"Results: {chain.path}" in chain.final.stdout
 
 
 def test_every_trial_appears_once_with_its_full_history(chain: Chain) -> None:
@@ -107,20 +109,9 @@ def test_hyperopt_resumes_with_everything_it_learned(chain: Chain) -> None:
     assert all(t["result"]["status"] == "ok" for t in hyperopt_trials)
 
 
-def test_no_process_of_the_sweeps_is_left(chain: Chain) -> None:
-    # Each driver ran in its own process group, with the Ray it started (interrupting.start).
-    assert not [pid for pid, group in _live_processes() if group in chain.process_groups]
-
-
-def _live_processes() -> list[tuple[int, int]]:
-    """``(pid, process group)`` of every process that is not a zombie."""
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except (OSError, ValueError):
-            continue
-        state, _, group = stat.rpartition(")")[2].split()[:3]
-        if state != "Z":
-            found.append((int(entry), int(group)))
-    return found
+def test_the_finished_sweep_leaves_no_process_behind(chain: Chain) -> None:
+    # The last driver ran to its end: its Ray and Ray's workers (its session) ended with it.
+    assert chain.final is not None
+    assert chain.final.left_behind == []
+    # And the interrupted ones were cleaned up by the harness (interrupting.interrupt).
+    assert not [pid for session in chain.sessions for pid in session_members(session)]

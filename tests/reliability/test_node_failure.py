@@ -103,8 +103,8 @@ def test_a_trial_on_a_dead_node_continues_from_its_checkpoint_elsewhere(
     doomed = {pid for _, _, pid in on_worker_node()}
     os.kill(raylet, signal.SIGKILL)
 
-    code, _, stderr = finish(driver)
-    assert code == 0, stderr[-3000:]
+    ended = finish(driver)
+    assert ended.code == 0, ended.stderr[-3000:]
     results = load_results(tmp_path / "results" / "reliability")
     assert set(results.trials()["status"]) == {"TERMINATED"}
     assert all(h == list(range(1, 9)) for h in iterations_by_trial(results.history()).values())
