@@ -1,11 +1,14 @@
-"""Tiny trainables for tests of the tuning machinery (no torch: fast and deterministic)."""
+"""Tiny trainables for tests of the tuning machinery (no torch: fast and deterministic), and
+what tests read printed output with."""
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
 from ray import tune
+from rich.console import Console
 
 
 def quadratic(config: dict[str, Any]) -> None:
@@ -16,3 +19,12 @@ def quadratic(config: dict[str, Any]) -> None:
 
 
 quadratic.reported_metrics = frozenset({"score"})  # type: ignore[attr-defined]
+
+
+def rendered(summary: dict[str, Any]) -> str:
+    """What ``tunefleet analyze`` prints for ``summary``, as plain text 200 columns wide."""
+    from tunefleet.analysis import render_summary
+
+    console = Console(width=200, record=True, color_system=None, file=io.StringIO())
+    render_summary(summary, console)
+    return console.export_text()

@@ -2,17 +2,24 @@
 
 Timings are never asserted (the machine may be busy); what is checked is that each script
 completes, records the machine and produces the figures BENCHMARKS.md quotes. The scripts that
-start (and time) their own Ray run in a fresh process; the GPU and search benchmarks, whose
-sweeps go through tunefleet's runner on whatever Ray is up, run here on the session's Ray
-(CPU only: ``--smoke`` asks for no GPU). The shipped best-configuration experiments must stay valid.
+start (and time) their own Ray run in fresh processes, all started at once when this module
+begins: they spend most of their time starting processes, not computing, so together they take
+about as long as the slowest. Meanwhile the GPU and search benchmarks, whose sweeps go through
+tunefleet's runner on whatever Ray is up, run here on the session's Ray (CPU only: ``--smoke``
+asks for no GPU). The shipped best-configuration experiments must stay valid.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +31,68 @@ from tunefleet.config import load_experiment
 
 pytestmark = pytest.mark.slow
 
+#: The benchmarks that start their own Ray, each run as ``python -m benchmarks.NAME --smoke``.
+OWN_RAY = ("overhead", "trainable_efficiency", "searcher_fidelity", "scale")
 
-def run_smoke(script: str, tmp_path: Path) -> dict[str, Any]:
-    """Runs ``python -m benchmarks.SCRIPT --smoke`` in a fresh process; returns its checked JSON."""
-    output = tmp_path / f"{script}.json"
-    done = subprocess.run(
-        [sys.executable, "-m", f"benchmarks.{script}", "--smoke", "--output", str(output)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": ""},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return checked(json.loads(output.read_text()))
+
+class Smokes:
+    """The ``OWN_RAY`` smoke runs, started together; :meth:`figures` waits for one."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.processes: dict[str, subprocess.Popen[str]] = {}
+        self.ray_dirs: list[Path] = []
+        for script in OWN_RAY:
+            ray_tmp = Path(tempfile.mkdtemp(prefix=f"tf-{script[:5]}-", dir="/tmp"))  # short socket paths
+            self.ray_dirs.append(ray_tmp)
+            self.processes[script] = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    f"benchmarks.{script}",
+                    "--smoke",
+                    "--output",
+                    str(self.output(script)),
+                ],
+                cwd=REPO,
+                env={**os.environ, "PYTHONPATH": "", "RAY_TMPDIR": str(ray_tmp)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,  # it, its Ray and Ray's workers: one session to clean up
+            )
+
+    def output(self, script: str) -> Path:
+        return self.directory / f"{script}.json"
+
+    def figures(self, script: str) -> dict[str, Any]:
+        """The script's checked JSON ``figures`` once it ended (successfully)."""
+        process = self.processes[script]
+        out, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, out[-6000:]
+        return checked(json.loads(self.output(script).read_text()))["figures"]
+
+    def stop(self) -> None:
+        """Kill whatever of any run is still alive (a failed or timed-out one); remove Ray's files."""
+        for process in self.processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            for entry in filter(str.isdigit, os.listdir("/proc")):
+                with contextlib.suppress(OSError, ValueError):
+                    if os.getsid(int(entry)) == process.pid:
+                        os.kill(int(entry), signal.SIGKILL)
+            process.wait()
+        for directory in self.ray_dirs:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def smokes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Smokes]:
+    runs = Smokes(tmp_path_factory.mktemp("smokes"))
+    try:
+        yield runs
+    finally:
+        runs.stop()
 
 
 def checked(document: dict[str, Any]) -> dict[str, Any]:
@@ -48,48 +103,6 @@ def checked(document: dict[str, Any]) -> dict[str, Any]:
     assert len(document["load_average_start"]) == 3 and len(document["load_average_end"]) == 3
     assert document["tables"] and all(table["rows"] for table in document["tables"])
     return document
-
-
-def test_overhead_smoke_compares_tunefleet_with_ray_tune(tmp_path: Path) -> None:
-    figures = run_smoke("overhead", tmp_path)["figures"]
-    assert set(figures["runs"]) == {"tunefleet-class", "ray-tuned-class"}
-    assert figures["ratios"]["tunefleet-class / ray-tuned-class"] > 0
-
-
-def test_trainable_efficiency_smoke_pairs_each_round(tmp_path: Path) -> None:
-    figures = run_smoke("trainable_efficiency", tmp_path)["figures"]
-    assert set(figures) == {"wall", "cpu", "train"}
-    for measured in figures.values():
-        assert len(measured["raw"]["tunefleet"]) == len(measured["raw"]["bare"]) == 2
-        assert measured["ratio"]["median"] > 0
-
-
-def test_searcher_fidelity_smoke_never_beats_the_known_optimum(tmp_path: Path) -> None:
-    from benchmarks.objectives import OBJECTIVES
-
-    figures = run_smoke("searcher_fidelity", tmp_path)["figures"]
-    for name, objective in OBJECTIVES.items():
-        for method in ("tunefleet hyperopt", "hyperopt fmin TPE", "random (fmin rand)"):
-            best = figures[name][method]["best_after"]
-            assert best["5"]["median"] >= best["10"]["median"] >= objective.minimum - 1e-5
-
-
-def test_scale_smoke_completes_and_analyzes_every_trial(tmp_path: Path) -> None:
-    figures = run_smoke("scale", tmp_path)["figures"]
-    assert figures["returncode"] == 0 and not figures["timed_out"]
-    assert figures["trials_completed"] == figures["trial_directories"] == 2
-    assert figures["peak_driver_rss_mib"] > 0 and figures["experiment_dir_files"] > 2
-
-
-def test_objectives_take_their_known_minimum_at_the_known_minimizer() -> None:
-    from benchmarks.objectives import OBJECTIVES
-
-    branin, hartmann6 = OBJECTIVES["branin"], OBJECTIVES["hartmann6"]
-    assert branin({"x1": 3.141593, "x2": 2.275}) == pytest.approx(branin.minimum, abs=1e-5)
-    minimizer = (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573)
-    assert hartmann6(dict(zip(hartmann6.names, minimizer, strict=True))) == pytest.approx(
-        hartmann6.minimum, abs=1e-4
-    )
 
 
 def test_gpu_throughput_smoke_measures_both_models_without_cuda(ray_local: None, tmp_path: Path) -> None:
@@ -124,6 +137,48 @@ def test_search_efficiency_smoke_runs_both_parts_and_writes_a_valid_experiment(
     search, winner = search_efficiency.efficiency_winner(sweeps, max_iterations=2)
     assert search["best_val_accuracy"] == max(s["best_val_accuracy"] for s in sweeps)
     assert winner.keys() == search_efficiency.CNN_SPACE.keys()
+
+
+def test_overhead_smoke_compares_tunefleet_with_ray_tune(smokes: Smokes) -> None:
+    figures = smokes.figures("overhead")
+    assert set(figures["runs"]) == {"tunefleet-class", "ray-tuned-class"}
+    assert figures["ratios"]["tunefleet-class / ray-tuned-class"] > 0
+
+
+def test_trainable_efficiency_smoke_pairs_each_round(smokes: Smokes) -> None:
+    figures = smokes.figures("trainable_efficiency")
+    assert set(figures) == {"wall", "cpu", "train"}
+    for measured in figures.values():
+        assert len(measured["raw"]["tunefleet"]) == len(measured["raw"]["bare"]) == 2
+        assert measured["ratio"]["median"] > 0
+
+
+def test_searcher_fidelity_smoke_never_beats_the_known_optimum(smokes: Smokes) -> None:
+    from benchmarks.objectives import OBJECTIVES
+
+    figures = smokes.figures("searcher_fidelity")
+    for name, objective in OBJECTIVES.items():
+        for method in ("tunefleet hyperopt", "hyperopt fmin TPE", "random (fmin rand)"):
+            best = figures[name][method]["best_after"]
+            assert best["5"]["median"] >= best["10"]["median"] >= objective.minimum - 1e-5
+
+
+def test_scale_smoke_completes_and_analyzes_every_trial(smokes: Smokes) -> None:
+    figures = smokes.figures("scale")
+    assert figures["returncode"] == 0 and not figures["timed_out"]
+    assert figures["trials_completed"] == figures["trial_directories"] == 2
+    assert figures["peak_driver_rss_mib"] > 0 and figures["experiment_dir_files"] > 2
+
+
+def test_objectives_take_their_known_minimum_at_the_known_minimizer() -> None:
+    from benchmarks.objectives import OBJECTIVES
+
+    branin, hartmann6 = OBJECTIVES["branin"], OBJECTIVES["hartmann6"]
+    assert branin({"x1": 3.141593, "x2": 2.275}) == pytest.approx(branin.minimum, abs=1e-5)
+    minimizer = (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573)
+    assert hartmann6(dict(zip(hartmann6.names, minimizer, strict=True))) == pytest.approx(
+        hartmann6.minimum, abs=1e-4
+    )
 
 
 @pytest.mark.parametrize("name", ["mnist1d_cnn_best", "mnist1d_mlp_best"])

@@ -108,7 +108,7 @@ def test_ctrl_c_after_the_sweep_ended_only_skips_the_summary(quickstart, monkeyp
     from tunefleet import cli
     from tunefleet.runner import RunOutcome
 
-    def pressed_ctrl_c(*_: object) -> None:
+    def pressed_ctrl_c(*_: object, **__: object) -> None:
         raise KeyboardInterrupt
 
     _, path = quickstart

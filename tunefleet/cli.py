@@ -145,7 +145,7 @@ def _sweep(start: Callable[[], Any], address: str | None, top: int) -> None:
     except KeyboardInterrupt:
         sys.exit(EXIT_KILLED_BY_CTRL_C)
     try:
-        render_summary(load_results(outcome.path).summary(top=top), Console())
+        render_summary(load_results(outcome.path).summary(top=top), Console(), resume_hint=False)
     except KeyboardInterrupt:
         # The sweep had already ended and saved everything: a Ctrl-C now only skips the summary.
         _err.print("tunefleet: summary skipped (Ctrl-C); the results are saved.", highlight=False)

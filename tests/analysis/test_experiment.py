@@ -153,9 +153,10 @@ def test_trials_have_metric_and_flattened_config_columns_but_no_bookkeeping(
     trials = results.trials()
     ray_configs = ExperimentAnalysis(str(fifo_experiment)).get_all_configs(prefix=True)
 
-    assert list(trials.columns[:5]) == [
+    assert list(trials.columns[:6]) == [
         "trial_id",
         "status",
+        "diverged",
         "value",
         "training_iteration",
         "time_total_s",
@@ -248,6 +249,9 @@ def test_summary_is_plain_json_with_the_documented_shape(
         "scope",
         "num_trials",
         "num_errors",
+        "num_diverged",
+        "num_unfinished",
+        "resume_command",
         "status_counts",
         "best",
         "top",
@@ -263,6 +267,8 @@ def test_summary_is_plain_json_with_the_documented_shape(
     assert summary["num_trials"] == len(ray_analysis.trials)
     assert summary["num_errors"] == statuses.get("ERROR", 0) == len(summary["errors"])
     assert summary["status_counts"] == statuses
+    # Finished sweeps: nothing to resume.
+    assert summary["num_unfinished"] == 0 and summary["resume_command"] is None
     assert len(summary["top"]) == 2
     assert summary["top"][0] == summary["best"]
     best = summary["best"]
@@ -274,6 +280,7 @@ def test_summary_is_plain_json_with_the_documented_shape(
         "training_iteration",
         "time_total_s",
         "status",
+        "diverged",
     }
     assert best["metrics"][results.metric] == best["value"]
     assert best["metrics"]["training_iteration"] == best["training_iteration"]
@@ -287,8 +294,9 @@ def test_summary_is_plain_json_with_the_documented_shape(
 def test_summary_top_lists_only_ranked_trials(fifo_experiment: Path) -> None:
     summary = load_results(fifo_experiment, scope="last").summary(top=10)
 
-    # 4 trials: one failed before reporting, one reported NaN last.
+    # 4 trials: one failed before reporting, one reported NaN last (diverged).
     assert [t["value"] for t in summary["top"]] == pytest.approx([0.80, 0.40])
+    assert summary["num_diverged"] == 1
 
 
 def test_metric_and_mode_default_to_tunefleet_yaml_and_arguments_override_it(

@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from rich.console import Console
 
-from tunefleet.analysis import load_results, render_summary, summary_to_csv
+from tests.support import rendered
+from tunefleet.analysis import load_results, summary_to_csv
 
 
 def _trial(trial_id: str, value: float, config: dict[str, Any], **metrics: Any) -> dict[str, Any]:
@@ -41,9 +41,7 @@ def _summary(top: list[dict[str, Any]], errors: list[dict[str, Any]] | None = No
 
 
 def _render(summary: dict[str, Any]) -> list[str]:
-    console = Console(file=io.StringIO(), width=200, record=True, color_system=None)
-    render_summary(summary, console)
-    return console.export_text().splitlines()
+    return rendered(summary).splitlines()
 
 
 def _table_header(lines: list[str]) -> list[str]:

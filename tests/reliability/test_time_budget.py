@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.conftest import counter_experiment, executed, iterations_by_trial
+from tests.support import rendered
 from tunefleet.analysis import load_results
 from tunefleet.config import load_experiment
+from tunefleet.resume import resume_command
 from tunefleet.runner import resume_experiment, run_experiment
 
 pytestmark = pytest.mark.slow
@@ -24,11 +26,18 @@ def test_a_sweep_out_of_time_stops_and_resumes_to_the_end(ray_local: None, tmp_p
     )
     outcome = run_experiment(load_experiment(path))
     assert outcome.interrupted and outcome.num_unfinished >= 1 and outcome.num_errors == 0
+    # `tunefleet analyze` of the stopped sweep says what is unfinished and how to go on.
+    stopped = load_results(outcome.path).summary()
+    assert stopped["num_unfinished"] >= 1 and stopped["resume_command"] == resume_command(outcome.path)
+    assert "Resume with:\n  tunefleet resume" in rendered(stopped)
     stops = 1
     while outcome.interrupted and stops < 20:  # each resume gets the budget again
         outcome = resume_experiment(outcome.path)
         stops += outcome.interrupted
     assert not outcome.interrupted and outcome.num_errors == 0
+    finished = load_results(outcome.path).summary()
+    assert finished["num_unfinished"] == 0 and finished["resume_command"] is None
+    assert "Resume with" not in rendered(finished)
     history = iterations_by_trial(load_results(outcome.path).history())
     assert len(history) == 2 and all(h == [1, 2, 3, 4] for h in history.values())
     # Stopped trials continued from their checkpoints: only the iteration each was in the

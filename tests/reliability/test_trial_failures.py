@@ -8,6 +8,7 @@ import math
 import pytest
 
 from tests.reliability.conftest import counter_experiment, executed, iterations_by_trial
+from tests.support import rendered
 from tunefleet.analysis import load_results
 from tunefleet.config import load_experiment
 from tunefleet.runner import run_experiment
@@ -61,6 +62,14 @@ def test_a_nan_metric_stops_its_trial_cleanly_without_retries(faulty_sweep) -> N
     assert iterations_by_trial(results.history())[trial_id] == [1, 2]
     assert trial_id not in set(results.errors()["trial_id"])
     assert math.isnan(trials.loc["nan", "value"])
+
+
+def test_the_diverged_trial_is_marked_so_in_the_analysis(faulty_sweep) -> None:
+    _, results, trials, _ = faulty_sweep
+    assert trials["diverged"].to_dict() == {"none": False, "raise_once": False, "nan": True, "oom": False}
+    summary = results.summary()
+    assert summary["num_diverged"] == 1 and summary["num_unfinished"] == 0
+    assert "4 trials (3 TERMINATED, 1 ERROR; 1 diverged)" in rendered(summary)
 
 
 def test_an_impossible_allocation_fails_its_trial_with_the_allocator_message(faulty_sweep) -> None:

@@ -49,6 +49,7 @@ from tunefleet.analysis.files import (
     objective_from_tuner_pkl,
     read_experiment,
 )
+from tunefleet.divergence import DIVERGED, is_diverged
 from tunefleet.errors import ConfigError, TunefleetError
 
 __all__ = ["ExperimentResults", "Scope", "held_out_metrics", "load_results"]
@@ -87,8 +88,11 @@ _BOOKKEEPING_KEYS = frozenset(
 _CONFIG_PREFIX = "config/"
 # Columns of ExperimentResults.trials() that are not reported metrics. A metric with one of
 # these names is shown as reported/<name> instead.
-_RESERVED_COLUMNS = frozenset({"trial_id", "status", "value", "error"})
+_RESERVED_COLUMNS = frozenset({"trial_id", "status", "diverged", "value", "error"})
 _STATUS_ORDER = ("TERMINATED", "ERROR", "RUNNING", "PAUSED", "PENDING")
+_FINAL_STATUSES = frozenset({"TERMINATED", "ERROR"})
+#: Ray writes it once when a sweep starts; without it a directory cannot be resumed.
+_TUNER_FILE = "tuner.pkl"
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Ray appends one block per failure to error.txt, each starting with this header.
@@ -158,8 +162,14 @@ class _TrialRecord:
     num_results: int
     state_result: dict[str, Any]  # last result in the experiment state, flat; {} if unused
     last_reported_nan: bool  # the last value reported for the ranking metric is NaN
+    diverged: bool  # its last result said so, or the ranking metric went NaN/infinite
     error_file: Path | None
     error_text: str | None
+
+    @property
+    def unfinished(self) -> bool:
+        """Neither finished nor failed when the sweep was last saved: a resume continues it."""
+        return self.status not in _FINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -221,7 +231,9 @@ class ExperimentResults:
     def trials(self) -> pd.DataFrame:
         """One row per trial at its ranking point, best first (unranked trials last).
 
-        Columns: ``trial_id``, ``status``, ``value`` (the metric at the ranking point),
+        Columns: ``trial_id``, ``status`` (Ray's), ``diverged`` (the last result said
+        ``diverged: true`` or the metric went NaN/infinite: stopped, not failed), ``value``
+        (the metric at the ranking point),
         ``training_iteration``, ``time_total_s``, every other reported metric (Ray's
         bookkeeping keys left out; a metric named like a fixed column becomes
         ``reported/<name>``), the config as ``config/<key>`` columns (nested keys joined
@@ -317,14 +329,16 @@ class ExperimentResults:
         Returns:
             A dict with keys ``experiment`` (``path``, ``name``), ``metric``, ``mode``,
             ``scope``, ``num_trials``, ``num_errors`` (trials with status ERROR),
-            ``status_counts``, ``best`` (a trial object, or None when no trial reported a
-            finite value of the metric), ``top`` (at most ``top`` trial objects, best
-            first), ``test_metrics`` (the best trial's metrics measured on the test set,
-            see :func:`held_out_metrics`: the trial is picked by validation, these say how
-            it generalizes) and ``errors`` (``trial_id``, ``status``, ``error``,
-            ``traceback`` for each row of :meth:`errors`). A trial object has ``trial_id``,
-            ``config`` (nested), ``value``, ``metrics``, ``training_iteration``,
-            ``time_total_s`` and ``status``.
+            ``num_diverged``, ``num_unfinished`` (trials the last snapshot of the sweep had
+            neither finished nor failed), ``resume_command`` (the command that continues a
+            tunefleet sweep with unfinished trials, else None), ``status_counts``, ``best``
+            (a trial object, or None when no trial reported a finite value of the metric),
+            ``top`` (at most ``top`` trial objects, best first), ``test_metrics`` (the best
+            trial's metrics measured on the test set, see :func:`held_out_metrics`: the trial
+            is picked by validation, these say how it generalizes) and ``errors``
+            (``trial_id``, ``status``, ``error``, ``traceback`` for each row of
+            :meth:`errors`). A trial object has ``trial_id``, ``config`` (nested), ``value``,
+            ``metrics``, ``training_iteration``, ``time_total_s``, ``status`` and ``diverged``.
 
         Raises:
             TunefleetError: ``top`` is negative.
@@ -332,7 +346,10 @@ class ExperimentResults:
         if isinstance(top, bool) or not isinstance(top, int) or top < 0:
             raise TunefleetError(f"top must be an integer >= 0, got {top!r}")
         ranked = [t for t in self._ranked_trials() if t.ranked]
-        statuses = Counter(r.status for r in self._trial_records())
+        records = self._trial_records()
+        statuses = Counter(r.status for r in records)
+        unfinished = sum(r.unfinished for r in records)
+        resumable = unfinished > 0 and bool(self.settings) and (self.path / _TUNER_FILE).is_file()
         errors = self.errors()
         summary = {
             "experiment": {"path": str(self.path), "name": self.name},
@@ -341,6 +358,9 @@ class ExperimentResults:
             "scope": self.scope,
             "num_trials": len(self._trial_records()),
             "num_errors": statuses.get("ERROR", 0),
+            "num_diverged": sum(r.diverged for r in records),
+            "num_unfinished": unfinished,
+            "resume_command": _resume_command(self.path) if resumable else None,
             "status_counts": {s: statuses[s] for s in _sort_statuses(statuses)},
             "best": _trial_object(ranked[0]) if ranked else None,
             "top": [_trial_object(t) for t in ranked[:top]],
@@ -399,6 +419,7 @@ def _trials_frame(ranked: list[_RankedTrial]) -> pd.DataFrame:
         row: dict[str, Any] = {
             "trial_id": trial.record.trial_id,
             "status": trial.record.status,
+            "diverged": trial.record.diverged,
             "value": trial.value,
             "training_iteration": trial.metrics.get("training_iteration"),
             "time_total_s": trial.metrics.get("time_total_s"),
@@ -409,6 +430,7 @@ def _trials_frame(ranked: list[_RankedTrial]) -> pd.DataFrame:
     columns = [
         "trial_id",
         "status",
+        "diverged",
         "value",
         *fixed,
         *renamed.values(),
@@ -481,6 +503,7 @@ def _trial_records(files: ExperimentFiles, results: pd.DataFrame, metric: str) -
         last_value = next((row[metric] for row in reversed(trial.rows) if metric in row), None)
         if last_value is None:
             last_value = trial.state_result.get(metric)
+        last_flag = next((row[DIVERGED] for row in reversed(trial.rows) if DIVERGED in row), None)
         records.append(
             _TrialRecord(
                 trial_id=trial.trial_id,
@@ -492,6 +515,7 @@ def _trial_records(files: ExperimentFiles, results: pd.DataFrame, metric: str) -
                 # No result file (deleted, or Ray's loggers disabled): the experiment state's.
                 state_result={} if count else trial.state_result,
                 last_reported_nan=is_nan(last_value),
+                diverged=is_diverged({metric: last_value, DIVERGED: last_flag}, metric),
                 error_file=trial.error_file,
                 error_text=trial.error_text,
             )
@@ -708,6 +732,12 @@ def _sort_statuses(statuses: Iterable[str]) -> list[str]:
     return sorted(statuses, key=lambda s: (known.get(s, len(known)), s))
 
 
+def _resume_command(path: Path) -> str:
+    from tunefleet.resume import resume_command  # imports Ray Tune: only when there is something to resume
+
+    return resume_command(path)
+
+
 def held_out_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """The metrics measured on the test set: names starting with ``test`` or ending with ``_test``."""
     return {k: v for k, v in metrics.items() if k.lower().startswith("test") or k.lower().endswith("_test")}
@@ -723,6 +753,7 @@ def _trial_object(trial: _RankedTrial) -> dict[str, Any]:
         "training_iteration": trial.metrics.get("training_iteration"),
         "time_total_s": trial.metrics.get("time_total_s"),
         "status": trial.record.status,
+        "diverged": trial.record.diverged,
     }
 
 

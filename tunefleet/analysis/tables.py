@@ -34,8 +34,11 @@ _MISSING = "-"
 _TRACEBACK_LINES = 8
 
 
-def render_summary(summary: Mapping[str, Any], console: Console, tracebacks: bool = False) -> None:
-    """Print a summary: a title, the top trials, the best config, its test metrics and the errors.
+def render_summary(
+    summary: Mapping[str, Any], console: Console, tracebacks: bool = False, resume_hint: bool = True
+) -> None:
+    """Print a summary: a title, the top trials, the best config, its test metrics, the errors,
+    and how to resume a sweep that stopped before its end.
 
     The table has the rank, trial id, metric value, ``test_accuracy`` when reported,
     iterations, training time, status, and the config keys whose values differ between the
@@ -45,6 +48,8 @@ def render_summary(summary: Mapping[str, Any], console: Console, tracebacks: boo
         summary: The dict returned by ``ExperimentResults.summary()``.
         console: Where to print.
         tracebacks: Print the end of each error's traceback under it.
+        resume_hint: Say how to resume a sweep with unfinished trials (``tunefleet run``
+            says it itself, with the cluster address).
     """
     console.print(_title(summary))
     top: Sequence[Mapping[str, Any]] = summary["top"]
@@ -83,6 +88,17 @@ def render_summary(summary: Mapping[str, Any], console: Console, tracebacks: boo
             if tracebacks and error.get("traceback"):
                 lines = str(error["traceback"]).splitlines()[-_TRACEBACK_LINES:]
                 console.print(Text("\n".join("      " + line for line in lines), style="dim"), soft_wrap=True)
+    if resume_hint and summary.get("resume_command"):
+        unfinished = summary["num_unfinished"]
+        console.print(
+            Text(
+                f"The sweep stopped before its end with {unfinished} unfinished "
+                f"trial{'' if unfinished == 1 else 's'}; everything so far is saved. Resume with:\n"
+                f"  {summary['resume_command']}",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
 
 
 def render_frame(frame: pd.DataFrame, console: Console) -> None:
@@ -123,8 +139,22 @@ def trials_to_parquet(results: ExperimentResults) -> bytes:
     return buffer.getvalue()
 
 
+#: Summary counts the title adds after Ray's statuses.
+_NOTED_COUNTS = (("num_diverged", "diverged"), ("num_unfinished", "unfinished"))
+
+
+def _status_cell(trial: Mapping[str, Any]) -> str:
+    if trial.get("diverged"):
+        return f"{trial['status']} (diverged)"
+    if trial["status"] not in ("TERMINATED", "ERROR"):
+        return f"{trial['status']} (unfinished)"
+    return str(trial["status"])
+
+
 def _title(summary: Mapping[str, Any]) -> Text:
     counts = ", ".join(f"{n} {status}" for status, n in summary["status_counts"].items())
+    more = [f"{summary[key]} {word}" for key, word in _NOTED_COUNTS if summary.get(key)]
+    counts = "; ".join(filter(None, [counts, ", ".join(more)]))
     trials = f"{summary['num_trials']} trial{'' if summary['num_trials'] == 1 else 's'}"
     return Text.assemble(
         (str(summary["experiment"]["name"]), "bold"),
@@ -159,7 +189,7 @@ def _top_table(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]], wit
         cells += [
             _format(trial["training_iteration"]),
             _format_duration(trial["time_total_s"]),
-            trial["status"],
+            _status_cell(trial),
         ]
         cells += [_format(config.get(key)) for key in varying]
         # Text cells: a value such as "[1, 2]" must not be read as rich markup.
