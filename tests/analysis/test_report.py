@@ -57,6 +57,7 @@ def test_a_plain_ray_tune_sweep_reports_errors_with_tracebacks(fifo_experiment: 
     assert not EXTERNAL.search(html)
     assert "ValueError: loss diverged at lr=0.1" in _section(html, "errors")
     assert "<pre>" in _section(html, "errors")
+    assert "1 diverged" in _section(html, "summary")  # the trial whose score went NaN
     assert "No tunefleet.yaml" in _section(html, "experiment-file")
     assert "Not a Population Based Training experiment" in _section(html, "pbt")
 

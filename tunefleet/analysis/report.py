@@ -28,7 +28,7 @@ from tunefleet.analysis.experiment import TUNEFLEET_YAML, _flatten, held_out_met
 from tunefleet.analysis.hyperparams import hyperparameters
 from tunefleet.analysis.importance import IMPORTANCE_METHOD, MIN_TRIALS, importance, marginal_effects
 from tunefleet.analysis.pbt import lineage, schedule
-from tunefleet.analysis.tables import varying_keys
+from tunefleet.analysis.tables import noted_counts, status_label, varying_keys
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -127,7 +127,9 @@ def _figure_or_note(fig: Figure | None, note: str, alt: str = "") -> str:
 
 def _summary_section(results: ExperimentResults, summary: Mapping[str, Any]) -> str:
     best = summary["best"]
-    counts = ", ".join(f"{n} {s.lower()}" for s, n in summary["status_counts"].items())
+    counts = ", ".join(
+        [f"{n} {s.lower()}" for s, n in summary["status_counts"].items()] + noted_counts(summary)
+    )
     cards = [
         ("trials", f"{summary['num_trials']}", counts),
         (f"best {results.metric}", _cell(best["value"]) if best else "-", best["trial_id"] if best else ""),
@@ -155,7 +157,7 @@ def _summary_section(results: ExperimentResults, summary: Mapping[str, Any]) -> 
                 _cell(trial["value"]),
                 _cell(trial["training_iteration"]),
                 _cell(trial["time_total_s"]),
-                trial["status"],
+                status_label(trial),
                 ", ".join(f"{k}={_cell(flat.get(k))}" for k in varying),
             ]
         )

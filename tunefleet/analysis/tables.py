@@ -26,7 +26,15 @@ from tunefleet.analysis.experiment import _flatten
 if TYPE_CHECKING:
     from tunefleet.analysis.experiment import ExperimentResults
 
-__all__ = ["render_frame", "render_summary", "summary_to_csv", "trials_to_parquet", "varying_keys"]
+__all__ = [
+    "noted_counts",
+    "render_frame",
+    "render_summary",
+    "status_label",
+    "summary_to_csv",
+    "trials_to_parquet",
+    "varying_keys",
+]
 
 # Shown next to the ranking metric when trials report it (and it is not the metric itself).
 _EXTRA_METRIC = "test_accuracy"
@@ -139,11 +147,17 @@ def trials_to_parquet(results: ExperimentResults) -> bytes:
     return buffer.getvalue()
 
 
-#: Summary counts the title adds after Ray's statuses.
+#: Summary counts shown after Ray's statuses.
 _NOTED_COUNTS = (("num_diverged", "diverged"), ("num_unfinished", "unfinished"))
 
 
-def _status_cell(trial: Mapping[str, Any]) -> str:
+def noted_counts(summary: Mapping[str, Any]) -> list[str]:
+    """``["1 diverged", "2 unfinished"]``: what a summary's statuses alone do not say (if any)."""
+    return [f"{summary[key]} {word}" for key, word in _NOTED_COUNTS if summary.get(key)]
+
+
+def status_label(trial: Mapping[str, Any]) -> str:
+    """A summary trial's status as shown: Ray's, with ``(diverged)`` or ``(unfinished)`` added."""
     if trial.get("diverged"):
         return f"{trial['status']} (diverged)"
     if trial["status"] not in ("TERMINATED", "ERROR"):
@@ -153,8 +167,7 @@ def _status_cell(trial: Mapping[str, Any]) -> str:
 
 def _title(summary: Mapping[str, Any]) -> Text:
     counts = ", ".join(f"{n} {status}" for status, n in summary["status_counts"].items())
-    more = [f"{summary[key]} {word}" for key, word in _NOTED_COUNTS if summary.get(key)]
-    counts = "; ".join(filter(None, [counts, ", ".join(more)]))
+    counts = "; ".join(filter(None, [counts, ", ".join(noted_counts(summary))]))
     trials = f"{summary['num_trials']} trial{'' if summary['num_trials'] == 1 else 's'}"
     return Text.assemble(
         (str(summary["experiment"]["name"]), "bold"),
@@ -189,7 +202,7 @@ def _top_table(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]], wit
         cells += [
             _format(trial["training_iteration"]),
             _format_duration(trial["time_total_s"]),
-            _status_cell(trial),
+            status_label(trial),
         ]
         cells += [_format(config.get(key)) for key in varying]
         # Text cells: a value such as "[1, 2]" must not be read as rich markup.
