@@ -11,11 +11,9 @@ asks for no GPU). The shipped best-configuration experiments must stay valid.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,7 @@ import pytest
 
 from benchmarks import gpu_throughput, search_efficiency
 from tests.conftest import REPO
+from tests.processes import kill_session
 from tunefleet.config import load_experiment
 
 pytestmark = pytest.mark.slow
@@ -75,12 +74,7 @@ class Smokes:
     def stop(self) -> None:
         """Kill whatever of any run is still alive (a failed or timed-out one); remove Ray's files."""
         for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            for entry in filter(str.isdigit, os.listdir("/proc")):
-                with contextlib.suppress(OSError, ValueError):
-                    if os.getsid(int(entry)) == process.pid:
-                        os.kill(int(entry), signal.SIGKILL)
+            kill_session(process.pid)
             process.wait()
         for directory in self.ray_dirs:
             shutil.rmtree(directory, ignore_errors=True)

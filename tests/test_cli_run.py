@@ -103,18 +103,20 @@ def test_analyze_csv_has_one_row_per_trial(quickstart) -> None:
     assert len(proc.stdout.strip().splitlines()) == 1 + QUICKSTART_TRIALS
 
 
+def pressed_ctrl_c(*_: object, **__: object) -> None:
+    """Stands in for a function the user's Ctrl-C interrupted."""
+    raise KeyboardInterrupt
+
+
 def test_ctrl_c_after_the_sweep_ended_only_skips_the_summary(quickstart, monkeypatch, capsys) -> None:
     import tunefleet.analysis
     from tunefleet import cli
     from tunefleet.runner import RunOutcome
 
-    def pressed_ctrl_c(*_: object, **__: object) -> None:
-        raise KeyboardInterrupt
-
     _, path = quickstart
     monkeypatch.setattr(tunefleet.analysis, "render_summary", pressed_ctrl_c)
     cli._sweep(lambda: RunOutcome(path=path, num_trials=QUICKSTART_TRIALS, num_errors=0), address=None, top=5)
-    assert f"Results: {path}" in capsys.readouterr().out  # and no exit code but 0
+    assert f"Results: {path}" in capsys.readouterr().out  # and it returned: exit code 0
 
 
 def test_ctrl_c_before_the_sweep_started_exits_130_without_a_traceback(monkeypatch) -> None:
@@ -122,9 +124,6 @@ def test_ctrl_c_before_the_sweep_started_exits_130_without_a_traceback(monkeypat
 
     import tunefleet.config
     from tunefleet import cli
-
-    def pressed_ctrl_c(*_: object) -> None:
-        raise KeyboardInterrupt
 
     monkeypatch.setattr(tunefleet.config, "load_experiment", pressed_ctrl_c)
     result = CliRunner().invoke(cli.main, ["run", "experiments/quickstart.yaml"])

@@ -25,6 +25,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from tunefleet.analysis.files import FINAL_STATUSES, TUNER_PKL
 from tunefleet.errors import TunefleetError
 
 __all__ = [
@@ -39,8 +40,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: What Ray writes once when a sweep starts; without it nothing can be restored.
-TUNER_FILE = "tuner.pkl"
 #: A snapshot file: ``<kind>-<session timestamp>.<json|pkl>``.
 _SNAPSHOT_RE = re.compile(
     r"^(experiment_state|search_gen_state|searcher-state|basic-variant-state|callback-states)-"
@@ -80,7 +79,7 @@ def unfinished_trials(directory: Path, expected: int) -> int:
     After Ctrl-C Ray stops the running trials and reports them TERMINATED, but only after its
     final snapshot, which keeps them RUNNING: the snapshot is what a resume continues.
     """
-    done = sum(status in ("TERMINATED", "ERROR") for status, _ in saved_trials(directory).values())
+    done = sum(status in FINAL_STATUSES for status, _ in saved_trials(directory).values())
     return max(0, expected - done)
 
 
@@ -177,7 +176,7 @@ def check_resumable(directory: Path) -> bool:
         (s for s, files in sessions.items() if any(f.name.startswith("experiment_state-") for f in files)),
         reverse=True,
     )
-    if not (directory / TUNER_FILE).is_file() or not with_state:
+    if not (directory / TUNER_PKL).is_file() or not with_state:
         return False
     for index, session in enumerate(with_state):
         damaged = [f.name for f in sessions[session] if not _intact(f)]

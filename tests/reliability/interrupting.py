@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import REPO
+from tests.processes import command_line, kill_session, session_members
 from tests.reliability.conftest import counter_experiment, executed
 from tunefleet.resume import saved_trials
 
@@ -39,7 +40,7 @@ def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str
     """``tunefleet ARGS`` as the leader of a new session: it, the Ray it starts and Ray's workers.
 
     Ray's workers run in process groups of their own, but they stay in the driver's session:
-    the session is how everything of one driver is found (:func:`session_members`).
+    the session is how everything of one driver is found (``tests.processes``).
     """
     return subprocess.Popen(
         [sys.executable, "-m", "tunefleet.cli", *args],
@@ -50,20 +51,6 @@ def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str
         text=True,
         start_new_session=True,
     )
-
-
-def session_members(session: int) -> list[int]:
-    """The live (not zombie) processes of ``session``."""
-    members = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        state, _, _, sid = stat.rpartition(")")[2].split()[:4]
-        if state != "Z" and int(sid) == session:
-            members.append(int(entry))
-    return members
 
 
 def progress_of(proc: subprocess.Popen[str], log: Path) -> int:
@@ -102,7 +89,7 @@ def interrupt(proc: subprocess.Popen[str], sig: signal.Signals, timeout: float =
     try:
         proc.wait(timeout=timeout)
     finally:
-        _kill_session(proc)
+        kill_session(proc.pid)
     _, err = proc.communicate()
     return proc.returncode, err
 
@@ -126,33 +113,14 @@ def finish(proc: subprocess.Popen[str], timeout: float = 600, grace: float = 10)
     try:
         out, err = proc.communicate(timeout=timeout)
     except BaseException:
-        _kill_session(proc)
+        kill_session(proc.pid)
         raise
     deadline = time.monotonic() + grace
     while session_members(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    left_behind = [_command_line(pid) for pid in session_members(proc.pid)]
-    _kill_session(proc)
+    left_behind = [command_line(pid) for pid in session_members(proc.pid)]
+    kill_session(proc.pid)
     return Finished(proc.returncode, out, err, left_behind)
-
-
-def _command_line(pid: int) -> str:
-    try:
-        return f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return f"{pid}: (gone)"
-
-
-def _kill_session(proc: subprocess.Popen[str], timeout: float = 30) -> None:
-    """SIGKILL every process of the driver's session and wait until they are gone."""
-    deadline = time.monotonic() + timeout
-    while members := session_members(proc.pid):
-        for pid in members:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"processes of session {proc.pid} outlived SIGKILL: {members}")
-        time.sleep(0.05)
 
 
 @dataclass

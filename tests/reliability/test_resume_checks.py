@@ -89,16 +89,17 @@ def test_a_new_run_never_reuses_the_directory_of_an_earlier_one(tmp_path: Path) 
     assert unused_run_name(str(tmp_path), "exp") == "exp"
     (tmp_path / "exp").mkdir()
     assert unused_run_name(str(tmp_path), "exp") == "exp"  # an empty directory holds nothing to lose
-    (tmp_path / "exp" / "tunefleet.yaml").write_text("name: exp\n")
-    second = unused_run_name(str(tmp_path), "exp")
-    assert second.startswith("exp-")
-    (tmp_path / second).mkdir()
-    (tmp_path / second / "tunefleet.yaml").write_text("name: exp\n")
-    third = unused_run_name(str(tmp_path), "exp")
-    assert third not in ("exp", second)
-    (tmp_path / third).mkdir()
-    (tmp_path / third / "tunefleet.yaml").write_text("name: exp\n")
-    assert latest_run(tmp_path, "exp") in (tmp_path / second, tmp_path / third)  # found again by resume
+    names = []
+    for started in (100.0, 200.0, 300.0):  # three runs, in this order, within the same second
+        name = unused_run_name(str(tmp_path), "exp")
+        assert name not in names
+        names.append(name)
+        (tmp_path / name).mkdir(exist_ok=True)
+        saved = tmp_path / name / "tunefleet.yaml"
+        saved.write_text("name: exp\n")
+        os.utime(saved, (started, started))
+    assert names[0] == "exp" and all(n.startswith("exp-") for n in names[1:])
+    assert latest_run(tmp_path, "exp") == tmp_path / names[-1]  # what `run --resume` continues
 
 
 def test_resume_refuses_an_experiment_file_edited_since_the_run(tmp_path: Path) -> None:

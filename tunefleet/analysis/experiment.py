@@ -41,7 +41,9 @@ import pandas as pd
 import yaml
 
 from tunefleet.analysis.files import (
+    FINAL_STATUSES,
     STATE_GLOB,
+    TUNER_PKL,
     ExperimentFiles,
     TrialFiles,
     find_state_file,
@@ -90,9 +92,6 @@ _CONFIG_PREFIX = "config/"
 # these names is shown as reported/<name> instead.
 _RESERVED_COLUMNS = frozenset({"trial_id", "status", "diverged", "value", "error"})
 _STATUS_ORDER = ("TERMINATED", "ERROR", "RUNNING", "PAUSED", "PENDING")
-_FINAL_STATUSES = frozenset({"TERMINATED", "ERROR"})
-#: Ray writes it once when a sweep starts; without it a directory cannot be resumed.
-_TUNER_FILE = "tuner.pkl"
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Ray appends one block per failure to error.txt, each starting with this header.
@@ -169,7 +168,7 @@ class _TrialRecord:
     @property
     def unfinished(self) -> bool:
         """Neither finished nor failed when the sweep was last saved: a resume continues it."""
-        return self.status not in _FINAL_STATUSES
+        return self.status not in FINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -349,7 +348,7 @@ class ExperimentResults:
         records = self._trial_records()
         statuses = Counter(r.status for r in records)
         unfinished = sum(r.unfinished for r in records)
-        resumable = unfinished > 0 and bool(self.settings) and (self.path / _TUNER_FILE).is_file()
+        resumable = unfinished > 0 and bool(self.settings) and (self.path / TUNER_PKL).is_file()
         errors = self.errors()
         summary = {
             "experiment": {"path": str(self.path), "name": self.name},

@@ -33,7 +33,9 @@ from typing import Any
 from tunefleet.errors import TunefleetError
 
 __all__ = [
+    "FINAL_STATUSES",
     "STATE_GLOB",
+    "TUNER_PKL",
     "ExperimentFiles",
     "TrialFiles",
     "find_state_file",
@@ -48,7 +50,10 @@ RESULT_JSON = "result.json"  # ray.tune.result.EXPR_RESULT_FILE
 PROGRESS_CSV = "progress.csv"
 PARAMS_JSON = "params.json"
 ERROR_FILE = "error.txt"
-TUNER_PKL = "tuner.pkl"
+TUNER_PKL = "tuner.pkl"  # written once when a sweep starts: without it nothing can be restored
+#: Trial statuses a sweep never changes again (Ray's Trial.TERMINATED and Trial.ERROR); a trial in
+#: any other status when the sweep stopped is unfinished, and a resume continues it.
+FINAL_STATUSES = frozenset({"TERMINATED", "ERROR"})
 
 # Reading is mostly waiting for the file system (a cluster's shared storage is slow); JSON
 # parsing holds the GIL, so more threads than this do not help on a local disk.

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tunefleet.analysis.experiment import _flatten
+from tunefleet.analysis.files import FINAL_STATUSES
 
 if TYPE_CHECKING:
     from tunefleet.analysis.experiment import ExperimentResults
@@ -160,7 +161,7 @@ def status_label(trial: Mapping[str, Any]) -> str:
     """A summary trial's status as shown: Ray's, with ``(diverged)`` or ``(unfinished)`` added."""
     if trial.get("diverged"):
         return f"{trial['status']} (diverged)"
-    if trial["status"] not in ("TERMINATED", "ERROR"):
+    if trial["status"] not in FINAL_STATUSES:
         return f"{trial['status']} (unfinished)"
     return str(trial["status"])
 
