@@ -1,4 +1,4 @@
-"""Reading Ray's error.txt and making summaries JSON-safe (no Ray needed)."""
+"""Reading Ray's error.txt and reported values, and making summaries JSON-safe (no Ray needed)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tunefleet.analysis.experiment import _error_headline, _jsonable
+from tunefleet.analysis.files import is_nan
 
 RAY_ERROR_TXT = """\
 Failure # 1 (occurred at 2026-01-01_10-00-00)
@@ -63,3 +64,11 @@ def test_jsonable_unwraps_numpy_and_turns_non_finite_numbers_into_null() -> None
     }
     assert [type(converted[k]) for k in ("a", "b", "c")] == [float, int, bool]
     json.dumps(converted, allow_nan=False)
+
+
+def test_a_nan_reported_by_any_library_or_written_by_rays_own_logger_is_nan() -> None:
+    # Ray's JSON logger writes a numpy NaN as the string "null" (a Python NaN as NaN).
+    for value in (math.nan, np.float32("nan"), np.float64("nan"), "null"):
+        assert is_nan(value), value
+    for value in (1.0, np.float32(1.0), math.inf, None, "nan?", "n/a"):
+        assert not is_nan(value), value
