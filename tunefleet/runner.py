@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import os
 import re
 import socket
+import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,18 +73,68 @@ def _trial_dirname(trial: Any) -> str:
 
 def _resolve_storage(storage: str) -> str:
     if "://" in storage:
+        check_remote_storage(storage)
         return storage  # cloud or cluster storage (s3://, gs://, ...)
     path = Path(storage).expanduser().resolve()
+    # Checked without creating anything: a run refused before it starts leaves nothing behind.
+    existing = next(p for p in (path, *path.parents) if p.exists())
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".tunefleet-write-test"
-        probe.write_text("")
-        probe.unlink()
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(existing))
+        with tempfile.TemporaryFile(dir=existing):
+            pass
     except OSError as exc:
         raise TunefleetError(
             f"storage {storage!r} is not writable ({exc}); choose another with --storage"
         ) from None
     return str(path)
+
+
+#: Seconds :func:`check_remote_storage` waits: pyarrow's S3 client retries an endpoint that does not
+#: answer for minutes (measured: 198 s), its GCS client longer.
+STORAGE_CHECK_TIMEOUT_S = 30.0
+
+
+def check_remote_storage(uri: str, timeout_s: float = STORAGE_CHECK_TIMEOUT_S) -> None:
+    """Fail before Ray starts, and within ``timeout_s``, when Ray could not use storage ``uri``.
+
+    Ray 2.60 opens the storage when the Tuner is built, after Ray started
+    (``ray.train._internal.storage.get_fs_and_path``: ``pyarrow.fs.FileSystem.from_uri``): an
+    unknown scheme, a bucket that cannot be reached or read then ends in a traceback, or in
+    minutes of retries. This opens it the same way and looks the path up (nothing is written),
+    in a daemon thread, so that a client that hangs cannot hold the driver.
+
+    Raises:
+        TunefleetError: The URI cannot be opened or looked up, or no answer came in time.
+    """
+    failure: list[BaseException | None] = []
+
+    def look_up() -> None:
+        try:
+            import pyarrow.fs
+
+            filesystem, path = pyarrow.fs.FileSystem.from_uri(uri)
+            filesystem.get_file_info(path)
+        except Exception as exc:  # every pyarrow and client error says what is wrong
+            failure.append(exc)
+        else:
+            failure.append(None)
+
+    thread = threading.Thread(target=look_up, name="tunefleet-storage-check", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if not failure:
+        raise TunefleetError(
+            f"storage {uri}: no answer within {timeout_s:g} s; check its endpoint, the network and "
+            "the credentials, or choose another with --storage"
+        )
+    if failure[0] is not None:
+        reason = (str(failure[0]).strip().splitlines() or [type(failure[0]).__name__])[0]
+        raise TunefleetError(
+            f"storage {uri}: cannot use it ({reason}); expected a directory, or a bucket or "
+            "file system (s3://, gs://, hdfs://) that pyarrow can reach with the credentials "
+            "here; choose another with --storage"
+        )
 
 
 def _runtime_env(experiment: Experiment) -> dict[str, Any]:
@@ -90,13 +143,41 @@ def _runtime_env(experiment: Experiment) -> dict[str, Any]:
     return {"py_modules": [str(ship)]} if ship else {}
 
 
+#: ``--address`` forms for an existing cluster: ``HOST:PORT`` (its GCS) or ``ray://HOST[:PORT]``.
+_ADDRESS_RE = re.compile(
+    r"^(?P<client>ray://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$"
+)
+#: The Ray Client server's port (Ray's default), for ``ray://HOST``.
+RAY_CLIENT_PORT = 10001
+
+
+def _address_endpoint(address: str) -> tuple[str, int] | None:
+    """The ``(host, port)`` that ``address`` points at; None for ``auto``.
+
+    Raises:
+        TunefleetError: ``address`` is none of the forms Ray accepts for an existing cluster
+            (Ray itself raises a ValueError from deep inside ``ray.init``).
+    """
+    if address == "auto":
+        return None
+    match = _ADDRESS_RE.match(address)
+    port = int(match["port"]) if match and match["port"] else None
+    if match is None or (port is None and not match["client"]) or not 0 < (port or RAY_CLIENT_PORT) < 65536:
+        raise TunefleetError(
+            f"--address {address!r}: expected 'auto', HOST:PORT of a running Ray head (e.g. "
+            "10.0.0.5:6379) or ray://HOST:10001 (RAY_ADDRESS sets it too); without --address, "
+            "tunefleet starts a local Ray"
+        )
+    return match["host"].strip("[]"), port or RAY_CLIENT_PORT
+
+
 def _check_reachable(address: str) -> None:
     """Fail in seconds, not minutes, when nothing listens at ``host:port`` (Ray retries for long)."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        return  # "auto", or a form Ray resolves itself
+    endpoint = _address_endpoint(address)
+    if endpoint is None:
+        return  # "auto": Ray finds the cluster itself
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        socket.create_connection(endpoint, timeout=5).close()
     except OSError as exc:
         raise TunefleetError(
             f"cannot reach a Ray cluster at --address {address}: {exc.strerror or exc}"
@@ -476,7 +557,7 @@ def _launch(
         if local_dir is not None and not (local_dir / EXPERIMENT_FILE).is_file():
             save_experiment_file(experiment, local_dir, run_name)
         console.print(
-            f"tunefleet: {experiment.name}: {experiment.num_trials_hint()} of {experiment.trainable.ref}, "
+            f"tunefleet: {run_name}: {experiment.num_trials_hint()} of {experiment.trainable.ref}, "
             f"{experiment.search.algorithm} search, {experiment.scheduler.name} scheduler, "
             f"optimizing {experiment.metric} ({experiment.mode})",
             highlight=False,
