@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ConfigError", "Problem", "TunefleetError"]
+__all__ = ["ConfigError", "Problem", "Terminated", "TunefleetError"]
 
 
 class TunefleetError(Exception):
@@ -53,3 +53,11 @@ class ConfigError(TunefleetError):
     def single(cls, source: str | Path, key: str, message: str, kind: str = "experiment") -> ConfigError:
         """An error with one problem."""
         return cls(source, [Problem(key, message)], kind)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived where it cannot stop a sweep gracefully: before the sweep ran, or a second time.
+
+    Like ``KeyboardInterrupt`` it is no ``Exception``, so that no ``except Exception`` (Ray's
+    included) swallows it on its way out; the CLI exits with code 143 (128 + SIGTERM).
+    """

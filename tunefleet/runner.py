@@ -21,12 +21,15 @@ from rich.console import Console
 from tunefleet.cluster.capacity import ClusterCapacity, unschedulable_reason
 from tunefleet.config import Experiment, ExperimentFile
 from tunefleet.divergence import StopDiverged
-from tunefleet.errors import ConfigError, TunefleetError
+from tunefleet.errors import ConfigError, Terminated, TunefleetError
+from tunefleet.reaper import Reaper, children
 from tunefleet.resume import (
     TimeBudget,
     check_resumable,
+    handle_sigterm_again,
     latest_run,
     resume_command,
+    sigterm_stops_sweep,
     unfinished_trials,
     unused_run_name,
 )
@@ -184,8 +187,8 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> bool:
-    """Start (or connect to) Ray; returns True when this call started it and must shut it down."""
+def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> Callable[[], None] | None:
+    """Start (or connect to) Ray; returns what shuts down what this call started (None: nothing)."""
     import ray
 
     if ray.is_initialized():
@@ -195,7 +198,7 @@ def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> bool:
                 "it must be importable there (e.g. on PYTHONPATH)",
                 runtime_env["py_modules"][0],
             )
-        return False
+        return None
     common: dict[str, Any] = {"runtime_env": runtime_env or None, "log_to_driver": False}
     if address:
         _check_reachable(address)
@@ -206,9 +209,19 @@ def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> bool:
                 f"cannot connect to a Ray cluster at --address {address}: {exc} "
                 "(is it running, and is RAY_AUTH_MODE the same as the cluster's?)"
             ) from None
-    else:
-        init_local_ray(num_cpus=os.cpu_count() or 1, **common)
-    return True
+        return ray.shutdown
+    before = children(os.getpid())
+    init_local_ray(num_cpus=os.cpu_count() or 1, **common)
+    # Ends what a driver killed without shutting Ray down would leave running (tunefleet.reaper).
+    reaper = Reaper.start(children(os.getpid()) - before)
+
+    def shutdown() -> None:
+        try:
+            ray.shutdown()
+        finally:
+            reaper.stop()
+
+    return shutdown
 
 
 def init_local_ray(num_cpus: int, **kwargs: Any) -> None:
@@ -537,6 +550,7 @@ def _check_same_settings(experiment: Experiment, directory: Path) -> None:
         )
 
 
+@sigterm_stops_sweep()
 def _launch(
     experiment: Experiment,
     storage_path: str,
@@ -546,14 +560,16 @@ def _launch(
     console: Console,
     make_tuner: Callable[[], Any],
 ) -> RunOutcome:
-    """Start Ray, fit the tuner ``make_tuner`` builds (or restores), shut Ray down."""
-    import ray
+    """Start Ray, fit the tuner ``make_tuner`` builds (or restores), shut Ray down.
 
+    SIGTERM stops the sweep as a first Ctrl-C does (:func:`~tunefleet.resume.sigterm_stops_sweep`).
+    """
     local_dir = None if "://" in storage_path else Path(storage_path) / run_name
-    started = _init_ray(address, _runtime_env(experiment))
+    shutdown = _init_ray(address, _runtime_env(experiment))
+    handle_sigterm_again()  # ray.init installed its own handler
     try:
         # Only an embedded Ray tunefleet started itself is known never to grow.
-        check_trials_fit(experiment, cluster_capacity(may_autoscale=address is not None or not started))
+        check_trials_fit(experiment, cluster_capacity(may_autoscale=address is not None or shutdown is None))
         if local_dir is not None and not (local_dir / EXPERIMENT_FILE).is_file():
             save_experiment_file(experiment, local_dir, run_name)
         console.print(
@@ -571,7 +587,7 @@ def _launch(
         tuner = make_tuner()
         try:
             results = tuner.fit()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated):
             # A second Ctrl-C skips Ray's final snapshot; the previous one is still there.
             console.print(
                 "tunefleet: stopped at once; the last snapshot is kept. Resume with:\n  "
@@ -587,5 +603,5 @@ def _launch(
             num_unfinished=0 if local_dir is None else unfinished_trials(local_dir, experiment.num_trials),
         )
     finally:
-        if started:
-            ray.shutdown()
+        if shutdown is not None:
+            shutdown()
