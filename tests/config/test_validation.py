@@ -269,3 +269,138 @@ def test_cli_validate_accepts_a_good_file(write_experiment) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "ok: 4 trials of mnist1d_cnn, hyperopt search, asha scheduler" in proc.stdout
+
+
+TYPED = """\
+trainable: tests.config.typed:train
+metric: score
+mode: max
+max_iterations: 2
+space:
+  {entry}
+"""
+
+
+def space_problems(write_experiment, entry: str) -> list[str]:
+    return problems_of(write_experiment(TYPED.format(entry=entry)))
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (
+            "width: {uniform: [1, 100]}",
+            "space.width.uniform: uniform draws floats between 1 and 100, but width accepts only "
+            "integers >= 1, <= 512; use {randint: [1, 101]} (high exclusive) or {quniform: [1, 100, 1]}",
+        ),
+        (
+            "width: {quniform: [2, 10, 0.5]}",
+            "space.width.quniform: quniform draws multiples of 0.5 between 2 and 10, but width accepts "
+            "only integers >= 1, <= 512; use {quniform: [2, 10, 1]}",
+        ),
+        (
+            "width: {loguniform: [8, 256]}",
+            "space.width.loguniform: loguniform draws floats between 8 and 256, but width accepts only "
+            "integers >= 1, <= 512; use {qloguniform: [8, 256, 1]}",
+        ),
+        (
+            "width: {normal: [64, 10]}",
+            "space.width.normal: normal draws floats of any size (unbounded), but width accepts only "
+            "integers >= 1, <= 512; use {randint: [44, 85]} (high exclusive) or {quniform: [44, 84, 1]}",
+        ),
+        (
+            "offset: {normal: [0, 2]}",
+            "space.offset.normal: normal draws floats of any size (unbounded), but offset accepts only "
+            "integers; use {randint: [-4, 5]} (high exclusive) or {quniform: [-4, 4, 1]}",
+        ),
+        (
+            "every: {uniform: [1, 5]}",
+            "space.every.uniform: uniform draws floats between 1 and 5, but every accepts only integers >= 1; "
+            "use {randint: [1, 6]} (high exclusive) or {quniform: [1, 5, 1]}",
+        ),
+        (
+            "rate: {normal: [0.1, 0.5]}",
+            "space.rate.normal: normal draws floats of any size (unbounded), but rate accepts only "
+            "numbers >= 0, < 1 (about 46% of draws fall outside); use a bounded distribution inside "
+            "that range, e.g. {uniform: [low, high]}",
+        ),
+        (
+            "gamma: {normal: [0.5, 0.1]}",
+            "space.gamma.normal: normal draws floats of any size (unbounded), but gamma accepts only "
+            "numbers > 0, <= 1 (fewer than 1% of draws fall outside, but some will); use a bounded "
+            "distribution inside that range, e.g. {uniform: [low, high]}",
+        ),
+        (
+            "flag: {uniform: [0, 1]}",
+            "space.flag.uniform: uniform draws numbers, but flag accepts only true or false; "
+            "use {choice: [true, false]}",
+        ),
+        ("width: true", "space.width: true is a boolean, but width accepts only integers >= 1, <= 512"),
+        (
+            "width: {choice: [8, false]}",
+            "space.width.choice: false is a boolean, but width accepts only integers >= 1, <= 512",
+        ),
+    ],
+)
+def test_values_a_distribution_can_draw_must_all_fit_the_hyperparameter(
+    write_experiment, entry, expected
+) -> None:
+    assert space_problems(write_experiment, entry) == [expected]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "shift: {normal: [0, 1]}",
+        "width: {randint: [1, 513]}",
+        "width: {quniform: [8, 512, 8]}",
+        "width: {qloguniform: [8, 512, 8]}",
+        "width: {quniform: [16.0, 64.0, 16.0]}",  # whole floats; pydantic reads 16.0 as 16
+        "rate: {uniform: [0.0, 0.9]}",
+        "rate: {quniform: [0.0, 0.9, 0.1]}",
+        "gamma: {loguniform: [0.01, 1.0]}",
+        "every: {randint: [1, 4]}",
+        "flag: {choice: [true, false]}",
+    ],
+)
+def test_distributions_whose_every_value_fits_are_accepted(write_experiment, entry) -> None:
+    load_experiment(write_experiment(TYPED.format(entry=entry)))
+
+
+def test_a_distribution_reaching_past_a_bound_names_the_value(write_experiment) -> None:
+    assert space_problems(write_experiment, "rate: {uniform: [0.5, 1.5]}") == [
+        "space.rate.uniform: 1.5 is not a valid rate: Input should be less than 1"
+    ]
+
+
+def test_conditional_hyperparameters_are_checked_like_the_others(write_experiment) -> None:
+    entry = "optimizer: {conditional: {adam: {}, momentum: {momentum: {normal: [0.9, 0.05]}}}}"
+    problems = problems_of(
+        write_experiment(VALID.replace("  optimizer: {choice: [sgd, momentum, adam]}", f"  {entry}"))
+    )
+    assert [p.split(": ")[0] for p in problems] == ["space.optimizer.conditional.momentum.momentum.normal"]
+    assert "but momentum accepts only numbers >= 0, < 1" in problems[0]
+
+
+PBT = """\
+trainable: digits_mlp
+metric: val_accuracy
+mode: max
+num_samples: 2
+max_iterations: 6
+search: {algorithm: random, seed: 0}
+space: {lr: {loguniform: [1.0e-3, 1.0e-1]}, batch_size: 32}
+scheduler:
+  type: pbt
+  perturbation_interval: 2
+  mutations: MUTATION
+"""
+
+
+def test_pbt_mutations_are_checked_like_the_space(write_experiment) -> None:
+    path = write_experiment(PBT.replace("MUTATION", "{batch_size: {uniform: [16, 128]}}"))
+    assert problems_of(path) == [
+        "scheduler.mutations.batch_size.uniform: uniform draws floats between 16 and 128, but batch_size "
+        "accepts only integers >= 1; use {randint: [16, 129]} (high exclusive) or {quniform: [16, 128, 1]}"
+    ]
+    load_experiment(write_experiment(PBT.replace("MUTATION", "{batch_size: {randint: [16, 129]}}")))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +10,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tunefleet.config.schema import ExperimentFile, SearchSettings
+from tunefleet.config.space_fit import space_problems
 from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
-from tunefleet.errors import ConfigError, Problem
+from tunefleet.errors import ConfigError, Problem, did_you_mean
 from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin, get_scheduler
 from tunefleet.search.spaces import (
     Choice,
     Conditional,
-    Constant,
     Grid,
     Normal,
     Param,
@@ -111,11 +110,6 @@ class Experiment:
         return f"{self.num_trials} trials ({size} grid points x {self.settings.num_samples})"
 
 
-def _did_you_mean(word: str, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _model_at(model: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel] | None:
     """The pydantic model that owns the key at ``loc`` (for listing valid keys)."""
     for part in loc:
@@ -136,7 +130,7 @@ def pydantic_problems(error: ValidationError, model: type[BaseModel], prefix: st
         if item["type"] == "extra_forbidden":
             owner = _model_at(model, loc[:-1])
             valid = sorted(owner.model_fields) if owner else []
-            message = f"unknown key{_did_you_mean(loc[-1], valid)}"
+            message = f"unknown key{did_you_mean(loc[-1], valid)}"
             if valid:
                 message += f"; expected one of: {', '.join(valid)}"
         elif item["type"] == "missing":
@@ -162,36 +156,6 @@ def _parse_scheduler(raw: Any, source: Path) -> tuple[SchedulerPlugin, Scheduler
         return plugin, plugin.options.model_validate(options)
     except ValidationError as exc:
         return pydantic_problems(exc, plugin.options, prefix="scheduler")
-
-
-def _check_space_fits_trainable(
-    space: Space, trainable: ResolvedTrainable, prefix: str = "space"
-) -> list[Problem]:
-    model = trainable.hyperparams
-    if model is None:
-        return []
-    accepted = sorted(model.model_fields)
-    problems = []
-    for path, name, param in walk(space):
-        if name not in model.model_fields:
-            problems.append(
-                Problem(
-                    f"{prefix}.{path}",
-                    f"{trainable.ref} has no hyperparameter {name!r}{_did_you_mean(name, accepted)}; "
-                    f"it accepts: {', '.join(accepted)}",
-                )
-            )
-            continue
-        key = f"{prefix}.{path}" if isinstance(param, Constant) else f"{prefix}.{path}.{param.kind}"
-        for value in param.examples():
-            try:
-                model.model_validate({name: value})
-            except ValidationError as exc:
-                messages = [e["msg"] for e in exc.errors() if e["loc"][:1] == (name,)]
-                if messages:
-                    problems.append(Problem(key, f"{value!r} is not a valid {name}: {messages[0]}"))
-                    break
-    return problems
 
 
 def _check_point(point: dict[str, Any], space: Space, key: str) -> list[Problem]:
@@ -339,7 +303,7 @@ def load_experiment(
 
     reported = trainable.reported_metrics
     if reported is not None and settings.metric not in reported:
-        hint = _did_you_mean(settings.metric, sorted(reported))
+        hint = did_you_mean(settings.metric, sorted(reported))
         problems.append(
             Problem(
                 "metric",
@@ -355,7 +319,8 @@ def load_experiment(
                 "tune.report(..., checkpoint=...); expected 0",
             )
         )
-    problems += _check_space_fits_trainable(space, trainable)
+    if trainable.hyperparams is not None:
+        problems += space_problems(space, trainable.hyperparams, trainable.ref)
     problems += _check_search(space, settings.search)
     plugin, options = scheduler
     experiment = Experiment(source, raw, settings, space, trainable, plugin, options)
@@ -372,8 +337,10 @@ def load_experiment(
             Problem("search.algorithm", f"bohb needs scheduler bohb (its HyperBand), got {plugin.name}")
         )
     mutation_space = getattr(options, "mutation_space", None)
-    if mutation_space is not None and not problems:
-        problems += _check_space_fits_trainable(mutation_space(), trainable, prefix="scheduler.mutations")
+    if mutation_space is not None and trainable.hyperparams is not None and not problems:
+        problems += space_problems(
+            mutation_space(), trainable.hyperparams, trainable.ref, prefix="scheduler.mutations"
+        )
     if problems:
         raise ConfigError(source, problems)
     return experiment

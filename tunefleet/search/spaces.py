@@ -64,6 +64,7 @@ __all__ = [
     "QUniform",
     "RandInt",
     "Space",
+    "Support",
     "Uniform",
     "flatten_conditionals",
     "parse_space",
@@ -75,11 +76,44 @@ __all__ = [
 
 def _is_number(value: Any) -> bool:
     # numbers.Real covers numpy scalars, which is what samplers hand back.
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float: no distribution can use it
+        return False
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _among(value: Any, options: Sequence[Any]) -> bool:
+    """``value in options``, except that true is not 1 and false is not 0 (Python says they are)."""
+    return any(value == o and isinstance(value, bool) == isinstance(o, bool) for o in options)
+
+
+@dataclass(frozen=True)
+class Support:
+    """The numbers a distribution draws: their type, step and range.
+
+    Attributes:
+        integral: Every value is a whole number (ints, or floats such as 3.0).
+        low: The smallest value (``-inf``: unbounded below).
+        high: The largest value (``inf``: unbounded above).
+        step: Values are multiples of it (None: any number of the range).
+        log: Drawn uniformly on a log scale.
+    """
+
+    integral: bool
+    low: float
+    high: float
+    step: float | None = None
+    log: bool = False
+
+    @property
+    def bounded(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
 
 
 class Param:
@@ -89,6 +123,8 @@ class Param:
     kind: str = ""
     #: True when the searcher chooses the value (everything but constants).
     sampled: bool = True
+    #: True for distributions uniform on a log scale.
+    log_scale: bool = False
 
     def to_ray(self) -> Any:
         """The equivalent Ray Tune domain (or plain value)."""
@@ -105,6 +141,10 @@ class Param:
     def examples(self) -> list[Any]:
         """Values at the edges of the support, used to check them against a trainable's hyperparameters."""
         raise NotImplementedError
+
+    def support(self) -> Support | None:
+        """The numbers a distribution draws; None for a parameter whose values are listed."""
+        return None
 
     def to_yaml(self) -> Any:
         """The YAML form this parameter was written in."""
@@ -148,6 +188,9 @@ class _Range(Param):
     def examples(self) -> list[Any]:
         return [self.low, self.high]
 
+    def support(self) -> Support:
+        return Support(integral=False, low=self.low, high=self.high, log=self.log_scale)
+
     def to_yaml(self) -> Any:
         return {self.kind: [self.low, self.high]}
 
@@ -171,6 +214,7 @@ class Uniform(_Range):
 
 class LogUniform(_Range):
     kind = "loguniform"
+    log_scale = True
 
     def to_ray(self) -> Any:
         from ray import tune
@@ -200,7 +244,18 @@ class _Quantized(Param):
         return _is_number(value) and self.low - slack <= value <= self.high + slack
 
     def examples(self) -> list[Any]:
-        return [self.low, self.high]
+        # What the back ends hand out at the ends: round(x / q) * q, e.g. 0.9000000000000001.
+        return [self.clip(self.low), self.clip(self.high)]
+
+    def support(self) -> Support:
+        # The bounds are multiples of q (parse_space checks), so a whole q gives whole values.
+        return Support(
+            integral=float(self.q).is_integer(),
+            low=self.low,
+            high=self.high,
+            step=self.q,
+            log=self.log_scale,
+        )
 
     def to_yaml(self) -> Any:
         return {self.kind: [self.low, self.high, self.q]}
@@ -230,6 +285,7 @@ class QUniform(_Quantized):
 
 class QLogUniform(_Quantized):
     kind = "qloguniform"
+    log_scale = True
 
     def to_ray(self) -> Any:
         from ray import tune
@@ -269,6 +325,9 @@ class RandInt(Param):
     def examples(self) -> list[Any]:
         return [self.low, self.high - 1]
 
+    def support(self) -> Support:
+        return Support(integral=True, low=self.low, high=self.high - 1, step=1)
+
     def clip(self, value: Any) -> Any:
         return int(min(max(round(value), self.low), self.high - 1))
 
@@ -298,6 +357,9 @@ class Normal(Param):
     def examples(self) -> list[Any]:
         return [self.mean]  # unbounded: only the centre is a value it surely takes
 
+    def support(self) -> Support:
+        return Support(integral=False, low=-math.inf, high=math.inf)
+
     def to_yaml(self) -> Any:
         return {self.kind: [self.mean, self.std]}
 
@@ -323,7 +385,7 @@ class Choice(Param):
         )
 
     def contains(self, value: Any) -> bool:
-        return value in self.options
+        return _among(value, self.options)
 
     def examples(self) -> list[Any]:
         return list(self.options)
@@ -394,7 +456,7 @@ class Conditional(Param):
         )
 
     def contains(self, value: Any) -> bool:
-        return value in self.options
+        return _among(value, self.options)
 
     def examples(self) -> list[Any]:
         return list(self.options)
