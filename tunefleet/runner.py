@@ -16,7 +16,7 @@ import yaml
 from rich.console import Console
 
 from tunefleet.cluster.capacity import ClusterCapacity, unschedulable_reason
-from tunefleet.config import Experiment, ExperimentFile
+from tunefleet.config import Experiment, ExperimentFile, check_name_argument
 from tunefleet.divergence import StopDiverged
 from tunefleet.errors import ConfigError, TunefleetError
 from tunefleet.resume import (
@@ -337,9 +337,12 @@ def run_experiment(
         Where the results are and how many trials failed or are unfinished.
 
     Raises:
+        ConfigError: ``name`` is not one directory name (see ``config.schema.name_problem``).
         TunefleetError: The storage is not writable; with ``resume``, there is no earlier run
             or it was run with different settings.
     """
+    if name is not None:
+        check_name_argument(name, experiment)
     console = console or Console(stderr=True)
     _quiet_ray()
     storage_path = _resolve_storage(storage or experiment.settings.storage)

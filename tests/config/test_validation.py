@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -404,3 +405,87 @@ def test_pbt_mutations_are_checked_like_the_space(write_experiment) -> None:
         "accepts only integers >= 1; use {randint: [16, 129]} (high exclusive) or {quniform: [16, 128, 1]}"
     ]
     load_experiment(write_experiment(PBT.replace("MUTATION", "{batch_size: {randint: [16, 129]}}")))
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("../../x", "holds a '/'"),
+        ("/tmp/elsewhere", "holds a '/'"),
+        ("a/b", "holds a '/'"),
+        ("a\\b", "holds a '\\'"),
+        (".", "is not a directory name of its own"),
+        ("..", "is not a directory name of its own"),
+        ("my sweep", "holds whitespace or a control character"),
+        (" ", "holds whitespace or a control character"),
+        ("x\ny", "holds whitespace or a control character"),
+        ("a\tb", "holds whitespace or a control character"),
+        ("a" * 300, "is 300 bytes long"),
+        ("é" * 101, "is 202 bytes long"),
+    ],
+)
+def test_name_must_be_one_directory_name_inside_the_storage(write_experiment, name, reason) -> None:
+    problems = problems_of(write_experiment(VALID.replace("name: base", f"name: {json.dumps(name)}")))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("name: ") and reason in problems[0]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sweep-1",
+        "mnist1d_cnn.v2",
+        ".hidden",
+        "a" * 200,
+        "a" * 200 + "-20250101-120000",
+        "a" * 200 + "-20250101-120000-3",
+    ],
+)
+def test_name_of_up_to_200_bytes_is_accepted_with_or_without_a_run_stamp(write_experiment, name) -> None:
+    # tunefleet appends -YYYYMMDD-HHMMSS rather than overwrite a run, and saves that name with it.
+    assert load_experiment(write_experiment(VALID.replace("name: base", f"name: {name}"))).name == name
+
+
+def test_a_file_name_unfit_for_a_directory_needs_a_name_key(write_experiment) -> None:
+    path = write_experiment(VALID.replace("name: base\n", ""), name="my sweep.yaml")
+    problems = problems_of(path)
+    assert len(problems) == 1
+    assert problems[0].startswith("name: not set, and the file name gives 'my sweep', which holds whitespace")
+
+
+def test_run_refuses_a_name_argument_outside_the_storage_before_creating_anything(
+    write_experiment, tmp_path
+) -> None:
+    from tunefleet.runner import run_experiment
+
+    experiment = load_experiment(write_experiment(VALID))
+    with pytest.raises(ConfigError) as info:
+        run_experiment(experiment, storage=str(tmp_path / "store"), name="../escaped")
+    assert [str(p) for p in info.value.problems] == [
+        "--name: '../escaped' holds a '/', so results would go outside the storage directory; "
+        "use one directory name such as 'my-sweep'"
+    ]
+    assert not (tmp_path / "store").exists() and not (tmp_path / "escaped").exists()
+
+
+def test_cli_run_with_a_bad_name_exits_2_without_a_traceback(write_experiment, tmp_path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tunefleet.cli",
+            "run",
+            str(write_experiment(VALID)),
+            "--storage",
+            str(tmp_path / "store"),
+            "--name",
+            "x" * 300,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "--name: 'xxx" in proc.stderr and "is 300 bytes long" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "store").exists()

@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from tunefleet.config.schema import ExperimentFile, SearchSettings
+from tunefleet.config.schema import ExperimentFile, SearchSettings, name_problem
 from tunefleet.config.space_fit import space_problems
 from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
-from tunefleet.errors import ConfigError, Problem, did_you_mean
+from tunefleet.errors import ConfigError, Problem, did_you_mean, shown
 from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin, get_scheduler
 from tunefleet.search.spaces import (
     Choice,
@@ -26,7 +26,7 @@ from tunefleet.search.spaces import (
 )
 from tunefleet.trainables.registry import ResolvedTrainable, TrainableNotFound, resolve_trainable
 
-__all__ = ["Experiment", "load_experiment"]
+__all__ = ["Experiment", "check_name_argument", "load_experiment"]
 
 #: Hyperparameters the runner fills in from the experiment when the trainable accepts them.
 INJECTED_HYPERPARAMS = ("max_iterations",)
@@ -139,6 +139,16 @@ def pydantic_problems(error: ValidationError, model: type[BaseModel], prefix: st
             message = f"{item['msg']}, got {item['input']!r}"
         problems.append(Problem(key, message))
     return problems
+
+
+def check_name_argument(name: str, experiment: Experiment) -> None:
+    """A name given besides the file (``tunefleet run --name``) obeys the file's own rule.
+
+    Raises:
+        ConfigError: ``name`` is not one directory name inside the storage.
+    """
+    if reason := name_problem(name):
+        raise ConfigError.single(experiment.source, "--name", f"{shown(name)} {reason}")
 
 
 def _parse_scheduler(raw: Any, source: Path) -> tuple[SchedulerPlugin, SchedulerOptions] | list[Problem]:
@@ -301,6 +311,14 @@ def load_experiment(
     if problems or settings is None or trainable is None or isinstance(scheduler, list):
         raise ConfigError(source, problems)
 
+    if settings.name is not None:
+        if reason := name_problem(settings.name):
+            problems.append(Problem("name", f"{shown(settings.name)} {reason}"))
+    elif reason := name_problem(source.stem):
+        message = (
+            f"not set, and the file name gives {shown(source.stem)}, which {reason} (set name: in the file)"
+        )
+        problems.append(Problem("name", message))
     reported = trainable.reported_metrics
     if reported is not None and settings.metric not in reported:
         hint = did_you_mean(settings.metric, sorted(reported))

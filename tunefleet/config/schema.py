@@ -107,6 +107,47 @@ class FailureSettings(_Strict):
     )
 
 
+#: Longest experiment name, in bytes of UTF-8: a file system allows 255 per directory name, and
+#: tunefleet appends ``-YYYYMMDD-HHMMSS`` (and ``-N``) rather than overwrite an earlier run.
+MAX_NAME_BYTES = 200
+#: What tunefleet appends to a name already used in the storage (see ``resume.unused_run_name``).
+_RUN_STAMP_RE = re.compile(r"-\d{8}-\d{6}(?:-\d+)?$")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an experiment directory (to follow the name), or None when it can.
+
+    A name is one directory inside the storage: not ``.`` or ``..``, no ``/`` or ``\\``, no
+    whitespace or control characters, at most :data:`MAX_NAME_BYTES` bytes (a run stamp that
+    tunefleet appended, as in a saved ``tunefleet.yaml``, not counted).
+
+    Example:
+        >>> name_problem("mnist-asha") is None
+        True
+        >>> name_problem("..")
+        'is not a directory name of its own (it means the storage or its parent)'
+    """
+    if name in (".", ".."):
+        return "is not a directory name of its own (it means the storage or its parent)"
+    for separator in ("/", "\\"):
+        if separator in name:
+            return (
+                f"holds a '{separator}', so results would go outside the storage directory; "
+                "use one directory name such as 'my-sweep'"
+            )
+    if any(ch.isspace() or not ch.isprintable() for ch in name):
+        return (
+            "holds whitespace or a control character; use letters, digits, '-', '_' or '.', e.g. 'my-sweep'"
+        )
+    size = len(_RUN_STAMP_RE.sub("", name).encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        return (
+            f"is {size} bytes long; expected at most {MAX_NAME_BYTES} (a directory name has at most 255, "
+            "and tunefleet may append -YYYYMMDD-HHMMSS to keep an earlier run)"
+        )
+    return None
+
+
 _DURATION_RE = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*"
     r"(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$"
@@ -133,7 +174,9 @@ class ExperimentFile(_Strict):
     """The whole file. ``space`` and ``scheduler`` are parsed further by their own modules."""
 
     name: str | None = Field(
-        None, min_length=1, description="Experiment directory name (default: file name)."
+        None,
+        min_length=1,
+        description="Experiment directory name (default: file name); checked by name_problem.",
     )
     trainable: str = Field(min_length=1, description="Built-in name or 'package.module:Name'.")
     metric: str = Field(min_length=1, description="Reported metric the sweep optimizes.")
