@@ -136,7 +136,7 @@ def pydantic_problems(error: ValidationError, model: type[BaseModel], prefix: st
         elif item["type"] == "missing":
             message = "required key is missing"
         else:
-            message = f"{item['msg']}, got {item['input']!r}"
+            message = f"{item['msg']}, got {shown(item['input'])}"
         problems.append(Problem(key, message))
     return problems
 
@@ -154,7 +154,7 @@ def check_name_argument(name: str, experiment: Experiment) -> None:
 def _parse_scheduler(raw: Any, source: Path) -> tuple[SchedulerPlugin, SchedulerOptions] | list[Problem]:
     if not isinstance(raw, dict) or "type" not in raw:
         return [
-            Problem("scheduler", f"expected a mapping with a 'type' key, e.g. {{type: asha}}, got {raw!r}")
+            Problem("scheduler", f"expected a mapping with a 'type' key, e.g. {{type: asha}}, got {shown(raw)}")
         ]
     options = dict(raw)
     name = options.pop("type")
@@ -178,7 +178,7 @@ def _check_point(point: dict[str, Any], space: Space, key: str) -> list[Problem]
             # A dependent is judged by the branch the point chooses.
             branch = param.branch(point.get(name))
             for dep in param.dependents:
-                params[dep] = branch.get(dep, f"not sampled when {name} is {point.get(name)!r}")
+                params[dep] = branch.get(dep, f"not sampled when {name} is {shown(point.get(name))}")
     for name, value in point.items():
         found = params.get(name)
         if found is None:
@@ -187,7 +187,7 @@ def _check_point(point: dict[str, Any], space: Space, key: str) -> list[Problem]
             if value is not None:
                 problems.append(Problem(f"{key}.{name}", found))
         elif not found.contains(value):
-            problems.append(Problem(f"{key}.{name}", f"{value!r} is outside {found.to_yaml()!r}"))
+            problems.append(Problem(f"{key}.{name}", f"{shown(value)} is outside {shown(found.to_yaml())}"))
     return problems
 
 
@@ -325,7 +325,7 @@ def load_experiment(
         problems.append(
             Problem(
                 "metric",
-                f"{trainable.ref} never reports {settings.metric!r}{hint}; "
+                f"{trainable.ref} never reports {shown(settings.metric)}{hint}; "
                 f"it reports: {', '.join(sorted(reported))}",
             )
         )

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from tunefleet.errors import shown
+
 if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
 
@@ -117,6 +119,6 @@ def get_scheduler(name: str) -> SchedulerPlugin:
         KeyError: with the valid names, when ``name`` is not registered.
     """
     if name not in SCHEDULERS:
-        raise KeyError(f"unknown scheduler {name!r}; expected one of: {', '.join(SCHEDULERS)}")
+        raise KeyError(f"unknown scheduler {shown(name)}; expected one of: {', '.join(SCHEDULERS)}")
     plugin: SchedulerPlugin = importlib.import_module(SCHEDULERS[name]).PLUGIN
     return plugin

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunefleet.errors import ConfigError, Problem
+from tunefleet.errors import ConfigError, Problem, shown
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -487,7 +487,7 @@ def _pair(args: Any) -> str | None:
     if not isinstance(args, Sequence) or isinstance(args, str) or len(args) != 2:
         return "expected a list of two numbers [low, high]"
     if not all(_is_number(a) for a in args):
-        return f"expected two finite numbers [low, high], got {list(args)!r}"
+        return f"expected two finite numbers [low, high], got {shown(list(args))}"
     if not args[0] < args[1]:
         return f"expected low < high, got [{args[0]}, {args[1]}]"
     return None
@@ -514,7 +514,7 @@ def _parse_quantized(args: Any, log: bool) -> Param | str:
     if error:
         return error.replace("[low, high]", "[low, high, q]")
     if not _is_number(args[2]) or args[2] <= 0:
-        return f"expected a step q > 0, got {args[2]!r}"
+        return f"expected a step q > 0, got {shown(args[2])}"
     if log and args[0] <= 0:
         return f"expected 0 < low < high (a log scale needs positive bounds), got [{args[0]}, {args[1]}]"
     for bound in args[:2]:
@@ -531,7 +531,7 @@ def _parse_randint(args: Any) -> Param | str:
     if error:
         return error
     if not (_is_int(args[0]) and _is_int(args[1])):
-        return f"expected integers [low, high) (high exclusive), got {list(args)!r}"
+        return f"expected integers [low, high) (high exclusive), got {shown(list(args))}"
     return RandInt(args[0], args[1])
 
 
@@ -539,7 +539,7 @@ def _parse_normal(args: Any) -> Param | str:
     if not isinstance(args, Sequence) or isinstance(args, str) or len(args) != 2:
         return "expected a list [mean, std]"
     if not all(_is_number(a) for a in args):
-        return f"expected two finite numbers [mean, std], got {list(args)!r}"
+        return f"expected two finite numbers [mean, std], got {shown(list(args))}"
     if args[1] <= 0:
         return f"expected std > 0, got {args[1]}"
     return Normal(args[0], args[1])
@@ -551,7 +551,7 @@ def _parse_options(cls: type[Choice], args: Any) -> Param | str:
     if any(isinstance(a, Mapping) and len(a) == 1 and next(iter(a)) in DISTRIBUTIONS for a in args):
         return "options must be plain values; nested distributions are not supported"
     if len({repr(a) for a in args}) != len(args):
-        return f"expected distinct values, got {list(args)!r}"
+        return f"expected distinct values, got {shown(list(args))}"
     return cls(tuple(args))
 
 
@@ -578,12 +578,12 @@ def parse_param(raw: Any) -> Param | str:
     if len(raw) != 1:
         return (
             "expected a distribution with a single key such as {loguniform: [1e-4, 1e-1]}, "
-            f"got keys {sorted(map(str, raw))}; to pass a mapping as a constant write {{constant: ...}}"
+            f"got keys {shown(list(raw))}; to pass a mapping as a constant write {{constant: ...}}"
         )
     ((kind, args),) = raw.items()
     parser = DISTRIBUTIONS.get(kind)
     if parser is None:
-        return f"unknown distribution {kind!r}; expected one of: {', '.join(DISTRIBUTIONS)}"
+        return f"unknown distribution {shown(kind)}; expected one of: {', '.join(DISTRIBUTIONS)}"
     return parser(args)
 
 
@@ -618,7 +618,7 @@ def parse_space(raw: Any, source: str | Path, key: str = "space") -> Space:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise ConfigError.single(source, key, f"expected a mapping of hyperparameters, got {raw!r}")
+        raise ConfigError.single(source, key, f"expected a mapping of hyperparameters, got {shown(raw)}")
     space: Space = {}
     problems: list[Problem] = []
     for name, entry in raw.items():
@@ -641,7 +641,7 @@ def parse_space(raw: Any, source: str | Path, key: str = "space") -> Space:
     for path, name, _ in walk(space):
         if path != name and name in space:
             problems.append(
-                Problem(f"{key}.{path}", f"{name!r} is also a hyperparameter of the space itself")
+                Problem(f"{key}.{path}", f"{shown(name)} is also a hyperparameter of the space itself")
             )
     if problems:
         raise ConfigError(source, problems)
