@@ -489,3 +489,82 @@ def test_cli_run_with_a_bad_name_exits_2_without_a_traceback(write_experiment, t
     assert "--name: 'xxx" in proc.stderr and "is 300 bytes long" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("num_samples: 4", "num_samples: true"), "num_samples: Input should be a valid integer, got True"),
+        (("max_iterations: 6", "max_iterations: true"), "max_iterations: Input should be a valid integer"),
+        (("cpu: 1,", "cpu: true,"), "resources.cpu: Input should be a valid number, got True"),
+        (("gpu: 0}", "gpu: false}"), "resources.gpu: Input should be a valid number, got False"),
+        (("frequency: 2", "frequency: true"), "checkpoint.frequency: Input should be a valid integer"),
+        (("keep: 2", "keep: true"), "checkpoint.keep: Input should be a valid integer"),
+        (("seed: 0,", "seed: true,"), "search.seed: Input should be a valid integer"),
+        (
+            ("max_concurrent: 2", "max_concurrent: true"),
+            "search.max_concurrent: Input should be a valid integer",
+        ),
+        (
+            ("grace_period: 2", "grace_period: true"),
+            "scheduler.grace_period: Input should be a valid integer",
+        ),
+        (
+            ("reduction_factor: 3", "reduction_factor: true"),
+            "scheduler.reduction_factor: Input should be a valid number",
+        ),
+        (
+            ("checkpoint: {", "failure: {max_failures: true}\ncheckpoint: {"),
+            "failure.max_failures: Input should be a valid integer",
+        ),
+        (("cpu: 1,", "cpu: .inf,"), "resources.cpu: Input should be a finite number"),
+        (("gpu: 0}", "gpu: .nan}"), "resources.gpu: Input should be a finite number"),
+        (
+            ("gpu: 0}", "gpu: 0, workers: {count: 1, cpu: .inf}}"),
+            "resources.workers.cpu: Input should be a finite number",
+        ),
+        (("seed: 0,", "seed: 0, gamma: .nan,"), "search.gamma: Input should be a finite number"),
+        (
+            ("reduction_factor: 3", "reduction_factor: .inf"),
+            "scheduler.reduction_factor: Input should be a finite number",
+        ),
+    ],
+)
+def test_booleans_and_infinities_are_not_numbers_of_any_setting(write_experiment, edit, expected) -> None:
+    old, new = edit
+    assert old in VALID
+    problems = problems_of(write_experiment(VALID.replace(old, new, 1)))
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_pbt_perturbation_factors_must_be_finite_numbers(write_experiment) -> None:
+    text = PBT.replace("MUTATION", "{lr: {loguniform: [1.0e-3, 1.0e-1]}}")
+    for factors, expected in (
+        ("[.inf, 0.8]", "scheduler.perturbation_factors.0: Input should be a finite number"),
+        ("[1.2, true]", "scheduler.perturbation_factors.1: Input should be a valid number"),
+    ):
+        problems = problems_of(write_experiment(text + f"  perturbation_factors: {factors}\n"))
+        assert [p.split(", got")[0] for p in problems] == [expected]
+
+
+def test_a_sweep_has_at_most_100000_trials(write_experiment) -> None:
+    assert (
+        load_experiment(write_experiment(VALID.replace("num_samples: 4", "num_samples: 100000"))).num_trials
+        == 100_000
+    )
+    problems = problems_of(write_experiment(VALID.replace("num_samples: 4", "num_samples: 1000000000")))
+    assert len(problems) == 1 and problems[0].startswith(
+        "num_samples: 1,000,000,000 trials; expected at most 100,000 per sweep"
+    )
+
+
+def test_the_trial_ceiling_counts_grid_points(write_experiment) -> None:
+    text = (
+        VALID.replace("algorithm: hyperopt", "algorithm: random")
+        .replace("num_samples: 4", "num_samples: 30000")
+        .replace("{choice: [32, 64, 128]}", "{grid: [16, 32, 64, 128]}")
+    )
+    problems = problems_of(write_experiment(text))
+    assert len(problems) == 1 and problems[0].startswith(
+        "num_samples: 120,000 trials (4 grid points x 30000); expected at most 100,000 per sweep"
+    )

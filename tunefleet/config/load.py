@@ -26,10 +26,12 @@ from tunefleet.search.spaces import (
 )
 from tunefleet.trainables.registry import ResolvedTrainable, TrainableNotFound, resolve_trainable
 
-__all__ = ["Experiment", "check_name_argument", "load_experiment"]
+__all__ = ["MAX_TRIALS", "Experiment", "check_name_argument", "load_experiment"]
 
 #: Hyperparameters the runner fills in from the experiment when the trainable accepts them.
 INJECTED_HYPERPARAMS = ("max_iterations",)
+#: Most trials one sweep may have: Ray Tune's driver keeps the state of every trial in memory.
+MAX_TRIALS = 100_000
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,15 @@ def pydantic_problems(error: ValidationError, model: type[BaseModel], prefix: st
     return problems
 
 
+def _too_many_trials(experiment: Experiment) -> str:
+    size, samples = experiment.grid_size(), experiment.settings.num_samples
+    grid = f" ({size:,} grid points x {samples})" if size > 1 else ""
+    return (
+        f"{experiment.num_trials:,} trials{grid}; expected at most {MAX_TRIALS:,} per sweep: Ray Tune's "
+        "driver keeps every trial in memory; split the sweep into several experiments"
+    )
+
+
 def check_name_argument(name: str, experiment: Experiment) -> None:
     """A name given besides the file (``tunefleet run --name``) obeys the file's own rule.
 
@@ -154,7 +165,9 @@ def check_name_argument(name: str, experiment: Experiment) -> None:
 def _parse_scheduler(raw: Any, source: Path) -> tuple[SchedulerPlugin, SchedulerOptions] | list[Problem]:
     if not isinstance(raw, dict) or "type" not in raw:
         return [
-            Problem("scheduler", f"expected a mapping with a 'type' key, e.g. {{type: asha}}, got {shown(raw)}")
+            Problem(
+                "scheduler", f"expected a mapping with a 'type' key, e.g. {{type: asha}}, got {shown(raw)}"
+            )
         ]
     options = dict(raw)
     name = options.pop("type")
@@ -342,6 +355,8 @@ def load_experiment(
     problems += _check_search(space, settings.search)
     plugin, options = scheduler
     experiment = Experiment(source, raw, settings, space, trainable, plugin, options)
+    if experiment.num_trials > MAX_TRIALS:
+        problems.append(Problem("num_samples", _too_many_trials(experiment)))
     problems += [
         Problem(f"scheduler.{key}", message)
         for key, message in plugin.check(options, experiment.scheduler_context)

@@ -52,9 +52,12 @@ LINEAGE_KEYS = ("time", "trial", "iteration", "source_trial", "source_iteration"
 
 
 class SchedulerOptions(BaseModel):
-    """Base of every scheduler's options: strict, no unknown keys."""
+    """Base of every scheduler's options: strict, no unknown keys, no infinities or NaN.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Numeric options are ``StrictInt``/``StrictFloat``: pydantic would read ``true`` as 1.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
