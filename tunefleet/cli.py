@@ -64,15 +64,25 @@ def main() -> None:
     """Cluster-scale hyperparameter tuning for PyTorch on Ray Tune."""
 
 
+_storage_option = click.option(
+    "--storage",
+    envvar="TUNEFLEET_STORAGE",
+    help="Directory (or s3://, gs://) for results (env TUNEFLEET_STORAGE, set by the cluster files); "
+    "default: the file's 'storage'.",
+)
+
+
 @main.command()
 @click.argument("experiment", type=click.Path(dir_okay=False, path_type=str))
 @_set_option
+@_storage_option
 @_clean_exits
-def validate(experiment: str, overrides: tuple[str, ...]) -> None:
-    """Check an experiment file without starting anything."""
-    from tunefleet.config import load_experiment
+def validate(experiment: str, overrides: tuple[str, ...], storage: str | None) -> None:
+    """Check an experiment file, and that results can be written, without starting anything."""
+    from tunefleet.config import check_storage, load_experiment
 
     exp = load_experiment(experiment, overrides)
+    check_storage(exp, storage)
     click.echo(
         f"{experiment}: ok: {exp.num_trials_hint()} of {exp.trainable.ref}, {exp.search.algorithm} search, "
         f"{exp.scheduler.name} scheduler, {exp.metric} ({exp.mode}), "
@@ -89,12 +99,7 @@ def validate(experiment: str, overrides: tuple[str, ...]) -> None:
     help="Existing Ray cluster ('auto', 'ray://host:10001'; env RAY_ADDRESS, set inside `ray job submit`); "
     "default: a local Ray.",
 )
-@click.option(
-    "--storage",
-    envvar="TUNEFLEET_STORAGE",
-    help="Directory (or s3://, gs://) for results (env TUNEFLEET_STORAGE, set by the cluster files); "
-    "default: the file's 'storage'.",
-)
+@_storage_option
 @click.option("--name", help="Experiment directory name; default: the file's 'name' or its file name.")
 @click.option("--top", default=5, show_default=True, help="Trials shown in the final table.")
 @click.option(

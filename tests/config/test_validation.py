@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tunefleet.config import load_experiment
+from tunefleet.config import check_storage, load_experiment
 from tunefleet.errors import ConfigError
 
 VALID = """\
@@ -568,3 +569,58 @@ def test_the_trial_ceiling_counts_grid_points(write_experiment) -> None:
     assert len(problems) == 1 and problems[0].startswith(
         "num_samples: 120,000 trials (4 grid points x 30000); expected at most 100,000 per sweep"
     )
+
+
+def test_validate_refuses_a_storage_where_results_cannot_be_written(write_experiment, tmp_path) -> None:
+    (tmp_path / "a-file").write_text("")
+    path = write_experiment(VALID + f"storage: {tmp_path / 'a-file' / 'results'}\n")
+    with pytest.raises(ConfigError) as info:
+        check_storage(load_experiment(path))
+    assert [str(p) for p in info.value.problems] == [
+        f"storage: cannot create {tmp_path / 'a-file' / 'results'}: {tmp_path / 'a-file'} is not a directory"
+    ]
+
+
+def test_the_storage_check_leaves_nothing_behind(write_experiment, tmp_path) -> None:
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    experiment = load_experiment(write_experiment(VALID))
+    check_storage(experiment, str(tmp_path / "new" / "deeper"))
+    check_storage(experiment, str(existing))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing", "exp.yaml"]
+    assert not any(existing.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("storage", "problem"),
+    [
+        ("s3://", "expected scheme://bucket/path, e.g. s3://my-bucket/results"),
+        ("gs:// bucket", "expected scheme://bucket/path, e.g. s3://my-bucket/results"),
+        ("://bucket", "expected scheme://bucket/path, e.g. s3://my-bucket/results"),
+        ("s3://bucket/results", None),
+        ("gs://bucket", None),
+    ],
+)
+def test_a_storage_uri_is_checked_for_its_form_only(write_experiment, storage, problem) -> None:
+    text = VALID + f"storage: {json.dumps(storage)}\n"
+    if problem is None:
+        check_storage(load_experiment(write_experiment(text)))
+    else:
+        assert problems_of(write_experiment(text)) == [f"storage: Value error, {problem}, got {storage!r}"]
+        with pytest.raises(ConfigError) as info:
+            check_storage(load_experiment(write_experiment(VALID)), storage)
+        assert [str(p) for p in info.value.problems] == [f"--storage: {problem}, got {storage!r}"]
+
+
+def test_cli_validate_checks_the_storage_the_run_would_use(write_experiment, tmp_path) -> None:
+    (tmp_path / "a-file").write_text("")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tunefleet.cli", "validate", str(write_experiment(VALID))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TUNEFLEET_STORAGE": str(tmp_path / "a-file" / "x")},
+    )
+    assert proc.returncode == 2
+    assert f"--storage: cannot create {tmp_path / 'a-file' / 'x'}: " in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tunefleet.config.load import Experiment, check_name_argument, load_experiment
+from tunefleet.config.load import Experiment, check_name_argument, check_storage, load_experiment
 from tunefleet.config.schema import (
     CheckpointSettings,
     ExperimentFile,
@@ -19,5 +19,6 @@ __all__ = [
     "ResourceSettings",
     "SearchSettings",
     "check_name_argument",
+    "check_storage",
     "load_experiment",
 ]

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
+from tunefleet.config.storage import uri_problem
+
 
 class _Strict(BaseModel):
     # Numbers are StrictInt/StrictFloat: pydantic would read true as 1 (num_samples: true ran one
@@ -200,6 +202,14 @@ class ExperimentFile(_Strict):
         allow_inf_nan=False,
         description="Wall-clock budget of one run (e.g. 2h): then the sweep stops, saved and resumable.",
     )
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_form(cls, value: str) -> str:
+        problem = uri_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("time_budget", mode="before")
     @classmethod

@@ -54,11 +54,12 @@ class _Loader(yaml.SafeLoader):
         #: Every alias, in file order: its anchor name, where it is, and the node it stands for.
         self._aliases: list[tuple[str, yaml.Mark, Node]] = []
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(AliasEvent):
             event = self.peek_event()
             node = super().compose_node(parent, index)
-            self._aliases.append((event.anchor, event.start_mark, node))
+            if node is not None:
+                self._aliases.append((event.anchor, event.start_mark, node))
             return node
         if self._depth >= MAX_DEPTH:
             # PyYAML composes recursively: a few thousand brackets are a RecursionError.
