@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, tunefleet
 from tunefleet.config import check_storage, load_experiment
 from tunefleet.errors import ConfigError
 
@@ -470,22 +469,8 @@ def test_run_refuses_a_name_argument_outside_the_storage_before_creating_anythin
 
 
 def test_cli_run_with_a_bad_name_exits_2_without_a_traceback(write_experiment, tmp_path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tunefleet.cli",
-            "run",
-            str(write_experiment(VALID)),
-            "--storage",
-            str(tmp_path / "store"),
-            "--name",
-            "x" * 300,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    path = write_experiment(VALID)
+    proc = tunefleet("run", str(path), "--storage", str(tmp_path / "store"), "--name", "x" * 300)
     assert proc.returncode == 2, proc.stderr
     assert "--name: 'xxx" in proc.stderr and "is 300 bytes long" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -614,12 +599,8 @@ def test_a_storage_uri_is_checked_for_its_form_only(write_experiment, storage, p
 
 def test_cli_validate_checks_the_storage_the_run_would_use(write_experiment, tmp_path) -> None:
     (tmp_path / "a-file").write_text("")
-    proc = subprocess.run(
-        [sys.executable, "-m", "tunefleet.cli", "validate", str(write_experiment(VALID))],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TUNEFLEET_STORAGE": str(tmp_path / "a-file" / "x")},
+    proc = tunefleet(
+        "validate", str(write_experiment(VALID)), env={"TUNEFLEET_STORAGE": str(tmp_path / "a-file" / "x")}
     )
     assert proc.returncode == 2
     assert f"--storage: cannot create {tmp_path / 'a-file' / 'x'}: " in proc.stderr
