@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from tunefleet.config.schema import ExperimentFile, SearchSettings
 from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
+from tunefleet.console import plural
 from tunefleet.errors import ConfigError, Problem
 from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin, get_scheduler
 from tunefleet.search.spaces import (
@@ -107,8 +108,8 @@ class Experiment:
         """Human description of how many trials the sweep will run."""
         size = self.grid_size()
         if size == 1:
-            return f"{self.num_trials} trials"
-        return f"{self.num_trials} trials ({size} grid points x {self.settings.num_samples})"
+            return plural(self.num_trials, "trial")
+        return f"{plural(self.num_trials, 'trial')} ({size} grid points x {self.settings.num_samples})"
 
 
 def _did_you_mean(word: str, options: Sequence[str]) -> str:
