@@ -6,10 +6,12 @@ any other exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ConfigError", "Problem", "TunefleetError"]
+__all__ = ["ConfigError", "Problem", "TunefleetError", "did_you_mean"]
 
 
 class TunefleetError(Exception):
@@ -53,3 +55,9 @@ class ConfigError(TunefleetError):
     def single(cls, source: str | Path, key: str, message: str, kind: str = "experiment") -> ConfigError:
         """An error with one problem."""
         return cls(source, [Problem(key, message)], kind)
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """`` (did you mean 'score'?)`` when one of ``options`` is close to ``word``, else ``""``."""
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
