@@ -38,3 +38,22 @@ def test_large_sweeps_print_status_and_failures_but_no_line_per_trial() -> None:
     assert not any("finished: score=" in line for line in lines)
     assert any("trial t0 failed" in line for line in lines)
     assert any("3/1000 done" in line and "best score=2" in line for line in lines)
+
+
+def test_metric_names_and_trial_ids_print_exactly_and_counts_in_words() -> None:
+    out = io.StringIO()
+    metric = "loss[/x] [bohb]"
+    callback = ProgressCallback(metric, "min", 2, Console(file=out, width=200))  # markup on: rich's default
+    trial = SimpleNamespace(
+        trial_id="t[/x]", status="ERROR", last_result={metric: 0.5, "training_iteration": 1}
+    )
+
+    callback.on_trial_result(0, [trial], trial, trial.last_result)
+    callback.on_trial_complete(0, [trial], trial)
+    callback.on_trial_error(0, [trial], trial)
+    callback.on_experiment_end([trial])
+
+    lines = out.getvalue().splitlines()
+    assert f"  trial t[/x] finished: {metric}=0.5 after 1 iteration" in lines
+    assert "  trial t[/x] failed (see analyze for the traceback)" in lines
+    assert lines[-1].endswith(f"] 1/2 done, 0 running, 1 error | best {metric}=0.5 (t[/x], iteration 1)")

@@ -10,7 +10,7 @@ import difflib
 import itertools
 import math
 import reprlib
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,14 +82,14 @@ def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
     return clip(_SHORT.repr(value), limit)
 
 
-def did_you_mean(word: str, options: Sequence[str]) -> str:
+def did_you_mean(word: str, options: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` naming the option closest to ``word``, or "" when none is close.
 
     Example:
         >>> did_you_mean("num_sample", ["num_samples", "metric"])
         " (did you mean 'num_samples'?)"
     """
-    close = difflib.get_close_matches(word, options, n=1)
+    close = difflib.get_close_matches(word, list(options), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

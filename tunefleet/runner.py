@@ -17,6 +17,7 @@ from rich.console import Console
 
 from tunefleet.cluster.capacity import ClusterCapacity, unschedulable_reason
 from tunefleet.config import Experiment, ExperimentFile, check_name_argument
+from tunefleet.console import echo, make_console
 from tunefleet.divergence import StopDiverged
 from tunefleet.errors import ConfigError, TunefleetError
 from tunefleet.resume import (
@@ -343,7 +344,7 @@ def run_experiment(
     """
     if name is not None:
         check_name_argument(name, experiment)
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     _quiet_ray()
     storage_path = _resolve_storage(storage or experiment.settings.storage)
     if resume:
@@ -388,13 +389,14 @@ def resume_experiment(
     Raises:
         TunefleetError: ``directory`` is not a sweep that can be resumed.
     """
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     _quiet_ray()
     path = Path(directory).expanduser().resolve()
     resumable = check_resumable(path)
     experiment = experiment or load_saved_experiment(path)
     if not resumable:
-        console.print(
+        echo(
+            console,
             f"tunefleet: {path} holds no snapshot yet (the sweep was stopped as it started): starting over",
             highlight=False,
             soft_wrap=True,
@@ -478,14 +480,16 @@ def _launch(
         check_trials_fit(experiment, cluster_capacity(may_autoscale=address is not None or not started))
         if local_dir is not None and not (local_dir / EXPERIMENT_FILE).is_file():
             save_experiment_file(experiment, local_dir, run_name)
-        console.print(
+        echo(
+            console,
             f"tunefleet: {experiment.name}: {experiment.num_trials_hint()} of {experiment.trainable.ref}, "
             f"{experiment.search.algorithm} search, {experiment.scheduler.name} scheduler, "
             f"optimizing {experiment.metric} ({experiment.mode})",
             highlight=False,
             soft_wrap=True,
         )
-        console.print(
+        echo(
+            console,
             f"tunefleet: results in {local_dir or storage_path + '/' + run_name}",
             highlight=False,
             soft_wrap=True,
@@ -495,7 +499,8 @@ def _launch(
             results = tuner.fit()
         except KeyboardInterrupt:
             # A second Ctrl-C skips Ray's final snapshot; the previous one is still there.
-            console.print(
+            echo(
+                console,
                 "tunefleet: stopped at once; the last snapshot is kept. Resume with:\n  "
                 + resume_command(local_dir or f"{storage_path}/{run_name}", address),
                 highlight=False,

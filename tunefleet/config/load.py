@@ -13,6 +13,7 @@ from tunefleet.config.schema import ExperimentFile, SearchSettings, name_problem
 from tunefleet.config.space_fit import space_problems
 from tunefleet.config.storage import storage_problem
 from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
+from tunefleet.console import plural
 from tunefleet.errors import ConfigError, Problem, did_you_mean, shown
 from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin, get_scheduler
 from tunefleet.search.spaces import (
@@ -111,8 +112,8 @@ class Experiment:
         """Human description of how many trials the sweep will run."""
         size = self.grid_size()
         if size == 1:
-            return f"{self.num_trials} trials"
-        return f"{self.num_trials} trials ({size} grid points x {self.settings.num_samples})"
+            return plural(self.num_trials, "trial")
+        return f"{plural(self.num_trials, 'trial')} ({size} grid points x {self.settings.num_samples})"
 
 
 def _model_at(model: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel] | None:
