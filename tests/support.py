@@ -21,10 +21,11 @@ def quadratic(config: dict[str, Any]) -> None:
 quadratic.reported_metrics = frozenset({"score"})  # type: ignore[attr-defined]
 
 
-def rendered(summary: dict[str, Any]) -> str:
-    """What ``tunefleet analyze`` prints for ``summary``, as plain text 200 columns wide."""
+def rendered(summary: dict[str, Any], tracebacks: bool = False) -> str:
+    """What ``render_summary`` prints for ``summary`` (``tunefleet analyze``: with tracebacks),
+    as plain text 200 columns wide."""
     from tunefleet.analysis import render_summary
 
     console = Console(width=200, record=True, color_system=None, file=io.StringIO())
-    render_summary(summary, console)
+    render_summary(summary, console, tracebacks=tracebacks)
     return console.export_text()

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from tunefleet.analysis.files import STDERR_FILE, STDOUT_FILE
 from tunefleet.cluster.capacity import ClusterCapacity, unschedulable_reason
 from tunefleet.config import Experiment, ExperimentFile
 from tunefleet.divergence import StopDiverged
@@ -29,6 +30,7 @@ from tunefleet.resume import (
 )
 from tunefleet.search import build_search
 from tunefleet.search.spaces import Constant
+from tunefleet.tune_internals import keep_trial_output
 
 __all__ = ["RunOutcome", "load_saved_experiment", "resume_experiment", "run_experiment"]
 
@@ -230,7 +232,8 @@ def _trial_resources(experiment: Experiment) -> Any:
 def _trainable_with_resources(experiment: Experiment) -> Any:
     from ray import tune
 
-    return tune.with_resources(experiment.trainable.obj, _trial_resources(experiment))
+    kept = keep_trial_output(experiment.trainable.obj, (STDOUT_FILE, STDERR_FILE))
+    return tune.with_resources(kept, _trial_resources(experiment))
 
 
 def build_tuner(experiment: Experiment, storage: str, name: str, console: Console) -> Any:
@@ -286,7 +289,8 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
             checkpoint_config=checkpoint_config,
             failure_config=tune.FailureConfig(max_failures=settings.failure.max_failures),
             callbacks=callbacks,
-            log_to_file=True,
+            # Into the trial's working directory; tune_internals copies them to storage.
+            log_to_file=(STDOUT_FILE, STDERR_FILE),
             verbose=0,
         ),
     )
