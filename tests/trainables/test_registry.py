@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tunefleet
-from tunefleet.trainables.registry import TrainableNotFound, resolve_trainable
+from tunefleet.trainables.registry import BUILTIN_TRAINABLES, TrainableNotFound, resolve_trainable
 
 
 def _module(directory: Path, name: str, source: str) -> list[Path]:
@@ -155,3 +155,52 @@ def test_cli_validate_of_a_module_that_exits_is_exit_2_not_a_silent_success(tmp_
         "trainable: importing 'quits_mod' for trainable 'quits_mod:train' called sys.exit(0)" in proc.stderr
     )
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_TRAINABLES))
+def test_every_builtin_trainable_resets_in_place_so_its_actors_are_reused(name: str) -> None:
+    assert resolve_trainable(name).reuses_actors
+
+
+def test_only_trainables_that_can_reset_in_place_have_their_actors_reused(tmp_path: Path) -> None:
+    search = _module(
+        tmp_path,
+        "reuse_mod",
+        """\
+        from ray import tune
+
+        def function(config):
+            pass
+
+        class Plain(tune.Trainable):
+            def step(self):
+                return {"score": 1}
+
+        class Resets(Plain):
+            def reset_config(self, new_config):
+                return True
+
+        plain_with_data = tune.with_parameters(Plain, data=1)
+        resets_with_data = tune.with_parameters(Resets, data=1)
+        function_with_data = tune.with_parameters(function, data=1)
+        """,
+    )
+    reuses = {
+        attr: resolve_trainable(f"reuse_mod:{attr}", search).reuses_actors
+        for attr in (
+            "function",
+            "Plain",
+            "Resets",
+            "plain_with_data",
+            "resets_with_data",
+            "function_with_data",
+        )
+    }
+    assert reuses == {
+        "function": True,  # Ray's FunctionTrainable resets itself
+        "Plain": False,
+        "Resets": True,
+        "plain_with_data": False,
+        "resets_with_data": True,
+        "function_with_data": True,
+    }

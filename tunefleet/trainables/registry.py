@@ -68,6 +68,31 @@ class ResolvedTrainable:
     def is_class(self) -> bool:
         return inspect.isclass(self.obj)
 
+    @property
+    def reuses_actors(self) -> bool:
+        """Whether a trial may start in the process of a finished one (Tune's ``reuse_actors``).
+
+        Only a trainable that resets itself for a new config can: a class that overrides
+        ``reset_config`` (``Trainable.reset_config`` returns False), or a function (Ray's
+        ``FunctionTrainable`` restarts it). Ray 2.60 errs a trial whose reset returns False and
+        never tells the searcher, so a sweep of a class without ``reset_config`` stalls.
+        """
+        return not self.is_class or self._overrides("reset_config")
+
+    @property
+    def saves_checkpoints(self) -> bool:
+        """Whether Tune can checkpoint it: a function checkpoints itself (``tune.report(...,
+        checkpoint=...)``); a class needs ``save_checkpoint`` and ``load_checkpoint``, which
+        ``Trainable`` leaves raising NotImplementedError."""
+        return not self.is_class or (
+            self._overrides("save_checkpoint") and self._overrides("load_checkpoint")
+        )
+
+    def _overrides(self, method: str) -> bool:
+        from ray.tune import Trainable
+
+        return bool(getattr(self.obj, method) is not getattr(Trainable, method))
+
 
 def _import(module_name: str, ref: str, search_dirs: Sequence[Path]) -> Any:
     """Import a trainable's module; an exit while importing (argparse too) is a TrainableNotFound."""
