@@ -10,7 +10,8 @@ re-read ``ray/tune/execution/tune_controller.py``, ``ray/tune/trainable/trainabl
    ``Trainable.reset_config``, which is why tunefleet reuses processes only of trainables that
    reset themselves), ``TuneController._on_trial_reset`` marks the trial ERROR without retrying it
    or telling the searcher and the scheduler: a ``ConcurrencyLimiter`` then waits forever for
-   trials that will never finish, and the sweep stalls. Here the trial gets a fresh actor instead.
+   trials that will never finish, and the sweep stalls. Here the trial gets a fresh actor instead,
+   and the sweep stops offering finished processes to new trials.
 2. **A result without the tuned metric fails its trial and ends the sweep, cleanly.** Ray's
    ``TuneController._validate_result_metrics`` raises from the control loop instead: a traceback,
    and an experiment state that keeps every trial unfinished. Here the trial ends in ERROR with
@@ -77,6 +78,9 @@ def install_controller_patches() -> None:
             on_trial_reset(self, trial, success)
             return
         logger.info("%s declined a reset (reset_config returned False): starting it in a new process", trial)
+        # A trainable that declines a reset almost always declines every one: stop offering
+        # finished processes for the rest of the sweep (each offer costs a process stop).
+        self._reuse_actors = False
         self._resetting_trials.remove(trial)
         declined = self._trial_to_actor.pop(trial)
         self._actor_to_trial.pop(declined)
