@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from tunefleet.analysis.files import STDERR_FILE, STDOUT_FILE
 from tunefleet.cluster.capacity import ClusterCapacity, unschedulable_reason
 from tunefleet.config import Experiment, ExperimentFile, check_name_argument
 from tunefleet.console import echo, make_console
@@ -30,6 +31,7 @@ from tunefleet.resume import (
 )
 from tunefleet.search import build_search
 from tunefleet.search.spaces import Constant
+from tunefleet.tune_internals import TrialSafeguards, keep_trial_output, unreported_metric
 
 __all__ = ["RunOutcome", "load_saved_experiment", "resume_experiment", "run_experiment"]
 
@@ -231,7 +233,8 @@ def _trial_resources(experiment: Experiment) -> Any:
 def _trainable_with_resources(experiment: Experiment) -> Any:
     from ray import tune
 
-    return tune.with_resources(experiment.trainable.obj, _trial_resources(experiment))
+    kept = keep_trial_output(experiment.trainable.obj, (STDOUT_FILE, STDERR_FILE))
+    return tune.with_resources(kept, _trial_resources(experiment))
 
 
 def build_tuner(experiment: Experiment, storage: str, name: str, console: Console) -> Any:
@@ -252,9 +255,10 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
     frequency = needed or checkpoint.frequency
     checkpoint_config = tune.CheckpointConfig(
         num_to_keep=checkpoint.keep,
-        # Function trainables checkpoint themselves through tune.report(checkpoint=...).
+        # Function trainables checkpoint themselves through tune.report(checkpoint=...); a
+        # class without save_checkpoint cannot be checkpointed at all (validated).
         checkpoint_frequency=frequency if is_class else 0,
-        checkpoint_at_end=checkpoint.at_end if is_class else None,
+        checkpoint_at_end=checkpoint.at_end and experiment.trainable.saves_checkpoints if is_class else None,
     )
     from tunefleet.result_logs import CsvLogger, JsonLogger
 
@@ -263,6 +267,7 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
         # Instead of Ray's own, which lose results when a trial restarts from a checkpoint.
         JsonLogger(),
         CsvLogger(),
+        TrialSafeguards(),
     ]
     if settings.time_budget is not None:
         callbacks.append(TimeBudget(settings.time_budget))
@@ -276,8 +281,9 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
             scheduler=scheduler,
             num_samples=settings.num_samples,
             # One process per concurrent trial, reused through reset_config: no new
-            # process and no new `import torch` per trial.
-            reuse_actors=True,
+            # process and no new `import torch` per trial. Only for trainables that reset
+            # themselves: for the others Ray 2.60 fails the trial (see tune_internals).
+            reuse_actors=experiment.trainable.reuses_actors,
             trial_dirname_creator=_trial_dirname,
         ),
         run_config=tune.RunConfig(
@@ -287,7 +293,8 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
             checkpoint_config=checkpoint_config,
             failure_config=tune.FailureConfig(max_failures=settings.failure.max_failures),
             callbacks=callbacks,
-            log_to_file=True,
+            # Into the trial's working directory; tune_internals copies them to storage.
+            log_to_file=(STDOUT_FILE, STDERR_FILE),
             verbose=0,
         ),
     )
@@ -340,7 +347,8 @@ def run_experiment(
     Raises:
         ConfigError: ``name`` is not one directory name (see ``config.schema.name_problem``).
         TunefleetError: The storage is not writable; with ``resume``, there is no earlier run
-            or it was run with different settings.
+            or it was run with different settings; a trial reported results without the
+            experiment's ``metric`` (the sweep stops there, its trial in ERROR).
     """
     if name is not None:
         check_name_argument(name, experiment)
@@ -507,8 +515,16 @@ def _launch(
                 soft_wrap=True,
             )
             raise
+        path = Path(results.experiment_path) if local_dir is None else local_dir
+        reported = unreported_metric(results)
+        if reported is not None:
+            raise TunefleetError(
+                f"{experiment.source}: metric: {experiment.trainable.ref} reported {reported} but not "
+                f"{experiment.metric!r}; set metric: to one of those, or report {experiment.metric!r} "
+                f"from the trainable (the sweep stopped at the first such result: {path})"
+            )
         return RunOutcome(
-            path=Path(results.experiment_path) if local_dir is None else local_dir,
+            path=path,
             num_trials=len(results),
             num_errors=len(results.errors),
             num_unfinished=0 if local_dir is None else unfinished_trials(local_dir, experiment.num_trials),

@@ -226,6 +226,7 @@ def test_a_failure_the_trial_recovered_from_is_listed_but_not_counted_as_an_erro
         "status": "TERMINATED",
         "error": "The node died unexpectedly.",
         "traceback": "The node died unexpectedly.",
+        "output": None,  # a plain Ray Tune directory: no stdout/stderr files
     }
     assert summary["num_errors"] == summary["status_counts"]["ERROR"] == 1
     assert recovered_error in summary["errors"]

@@ -48,6 +48,7 @@ from tunefleet.analysis.files import (
     find_state_file,
     is_nan,
     objective_from_tuner_pkl,
+    output_tail,
     read_experiment,
 )
 from tunefleet.divergence import DIVERGED, is_diverged
@@ -165,6 +166,7 @@ class _TrialRecord:
     diverged: bool  # its last result said so, or the ranking metric went NaN/infinite
     error_file: Path | None
     error_text: str | None
+    directory: Path | None  # the trial's folder, None when unknown
 
     @property
     def unfinished(self) -> bool:
@@ -313,8 +315,9 @@ class ExperimentResults:
         """Trials that failed: status ERROR, or an ``error.txt`` left by a failure Ray retried.
 
         Columns: ``trial_id``, ``status``, ``num_failures``, ``error`` (the exception line of
-        the latest failure), ``traceback`` (the end of the latest failure's traceback) and
-        ``error_file``.
+        the latest failure), ``traceback`` (the end of the latest failure's traceback),
+        ``error_file`` and ``output`` (the last lines the trial printed to stdout and stderr,
+        or None).
         """
         if self._errors_df is None:
             self._errors_df = _errors_frame(self._trial_records())
@@ -336,7 +339,7 @@ class ExperimentResults:
             ``top`` (at most ``top`` trial objects, best first), ``test_metrics`` (the best
             trial's metrics measured on the test set, see :func:`held_out_metrics`: the trial
             is picked by validation, these say how it generalizes) and ``errors``
-            (``trial_id``, ``status``, ``error``, ``traceback`` for each row of
+            (``trial_id``, ``status``, ``error``, ``traceback``, ``output`` for each row of
             :meth:`errors`). A trial object has ``trial_id``, ``config`` (nested), ``value``,
             ``metrics``, ``training_iteration``, ``time_total_s``, ``status`` and ``diverged``.
 
@@ -371,6 +374,7 @@ class ExperimentResults:
                     "status": row.status,
                     "error": row.error,
                     "traceback": row.traceback,
+                    "output": row.output,
                 }
                 for row in errors.itertuples(index=False)
             ],
@@ -510,6 +514,7 @@ def _trial_records(files: ExperimentFiles, results: pd.DataFrame, metric: str) -
                 diverged=is_diverged({metric: last_value, DIVERGED: last_flag}, metric),
                 error_file=trial.error_file,
                 error_text=trial.error_text,
+                directory=trial.directory,
             )
         )
         offset += count
@@ -530,9 +535,10 @@ def _errors_frame(records: list[_TrialRecord]) -> pd.DataFrame:
                 "error": _error_headline(text),
                 "traceback": None if text is None else _traceback_excerpt(_latest_failure(text)),
                 "error_file": None if text is None else str(record.error_file),
+                "output": output_tail(record.directory),
             }
         )
-    columns = ["trial_id", "status", "num_failures", "error", "traceback", "error_file"]
+    columns = ["trial_id", "status", "num_failures", "error", "traceback", "error_file", "output"]
     return pd.DataFrame.from_records(rows, columns=columns)
 
 

@@ -61,7 +61,8 @@ def render_summary(
     Args:
         summary: The dict returned by ``ExperimentResults.summary()``.
         console: Where to print.
-        tracebacks: Print the end of each error's traceback under it.
+        tracebacks: Print the end of each error's traceback under it, and the last lines
+            its trial printed.
         resume_hint: Say how to resume a sweep with unfinished trials (``tunefleet run``
             says it itself, with the cluster address).
     """
@@ -93,9 +94,13 @@ def render_summary(
             console.print(
                 Text.assemble("  ", (error["trial_id"], "bold"), status, ": ", error["error"] or "")
             )
-            if tracebacks and error.get("traceback"):
-                lines = str(error["traceback"]).splitlines()[-_TRACEBACK_LINES:]
-                console.print(Text("\n".join("      " + line for line in lines), style="dim"), soft_wrap=True)
+            if tracebacks:  # the end of the traceback, then of what the trial printed
+                traceback = str(error.get("traceback") or "").splitlines()[-_TRACEBACK_LINES:]
+                for lines in (traceback, str(error.get("output") or "").splitlines()):
+                    if lines:
+                        console.print(
+                            Text("\n".join("      " + line for line in lines), style="dim"), soft_wrap=True
+                        )
     if resume_hint and summary.get("resume_command"):
         unfinished = summary["num_unfinished"]
         console.print(

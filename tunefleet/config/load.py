@@ -374,6 +374,16 @@ def load_experiment(
         problems += space_problems(space, trainable.hyperparams, trainable.ref)
     problems += _check_search(space, settings.search)
     plugin, options = scheduler
+    if not trainable.saves_checkpoints:
+        no_checkpoints = (
+            f"{trainable.ref} has no save_checkpoint/load_checkpoint, so it cannot be checkpointed"
+        )
+        if settings.checkpoint.frequency:
+            problems.append(Problem("checkpoint.frequency", f"{no_checkpoints}; expected 0"))
+        if plugin.checkpoint_frequency(options):
+            problems.append(
+                Problem("scheduler.type", f"{plugin.name} moves trials through checkpoints; {no_checkpoints}")
+            )
     experiment = Experiment(source, raw, settings, space, trainable, plugin, options)
     if experiment.num_trials > MAX_TRIALS:
         problems.append(Problem("num_samples", _too_many_trials(experiment)))
