@@ -21,10 +21,14 @@ def quadratic(config: dict[str, Any]) -> None:
 quadratic.reported_metrics = frozenset({"score"})  # type: ignore[attr-defined]
 
 
-def rendered(summary: dict[str, Any]) -> str:
-    """What ``tunefleet analyze`` prints for ``summary``, as plain text 200 columns wide."""
+def rendered(summary: dict[str, Any], width: int = 200, tracebacks: bool = False) -> str:
+    """What ``render_summary`` prints for ``summary`` (``tunefleet analyze``: with tracebacks), as
+    plain text ``width`` columns wide.
+
+    The console is rich's default one (markup on), as a library user would pass it.
+    """
     from tunefleet.analysis import render_summary
 
-    console = Console(width=200, record=True, color_system=None, file=io.StringIO())
-    render_summary(summary, console)
+    console = Console(width=width, record=True, color_system=None, file=io.StringIO())
+    render_summary(summary, console, tracebacks=tracebacks)
     return console.export_text()

@@ -13,6 +13,14 @@ from tests.ray_nodes import short_temp_dir, start_head
 
 pytestmark = pytest.mark.slow
 
+PRINTING_TRAINABLE = """
+
+class PrintingRegression(MyRegression):
+    def step(self):
+        print(f"lr={self.config['lr']!r} step {self.iteration + 1}")
+        return super().step()
+"""
+
 
 @pytest.fixture
 def ray_head() -> Iterator[tuple[str, Path]]:
@@ -31,9 +39,13 @@ def test_sweep_runs_on_an_existing_cluster_with_a_shipped_user_module(
     address, head_temp_dir = ray_head
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    module = user_project.with_name("my_models.py")
+    module.write_text(module.read_text() + PRINTING_TRAINABLE)
     proc = tunefleet(
         "run",
         str(user_project),
+        "--set",
+        "trainable=my_models:PrintingRegression",
         "--address",
         address,
         "--storage",
@@ -48,3 +60,8 @@ def test_sweep_runs_on_an_existing_cluster_with_a_shipped_user_module(
     assert "Started a local Ray instance" not in proc.stderr
     shipped = list(head_temp_dir.glob("session_*/runtime_resources/py_modules_files/*/my_models.py"))
     assert shipped, sorted(p.name for p in head_temp_dir.glob("session_*/runtime_resources/*"))
+    # What each trial printed on the cluster's node is in its directory in storage.
+    for trial in summary["top"]:
+        (trial_dir,) = (tmp_path / "r" / "exp").glob(f"*_{trial['trial_id']}")
+        lr = trial["config"]["lr"]
+        assert (trial_dir / "stdout").read_text().splitlines() == [f"lr={lr!r} step {i}" for i in (1, 2)]

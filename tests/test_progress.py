@@ -85,8 +85,8 @@ def test_numpy_and_torch_metrics_are_shown_and_ranked() -> None:
         callback.on_trial_complete(0, trials, trial)
     callback.on_experiment_end(trials)
     text = callback.console.file.getvalue()  # type: ignore[attr-defined]
-    assert "trial t0 finished: score=0.25 after 1 iterations" in text
-    assert "trial t1 finished: score=0.75 after 1 iterations" in text
+    assert "trial t0 finished: score=0.25 after 1 iteration" in text
+    assert "trial t1 finished: score=0.75 after 1 iteration" in text
     assert "best score=0.75 (t1, iteration 1)" in status_lines(callback)[-1]
 
 
@@ -137,3 +137,22 @@ def test_the_clock_of_a_resumed_sweep_counts_from_the_resume() -> None:
     restored.clock.now += 61
     restored.on_experiment_end([SimpleNamespace(trial_id="t0", status="TERMINATED", last_result={})])
     assert status_lines(restored)[-1].startswith("[01:01] 1/1 done")
+
+
+def test_metric_names_and_trial_ids_print_exactly_and_counts_in_words() -> None:
+    out = io.StringIO()
+    metric = "loss[/x] [bohb]"
+    callback = ProgressCallback(metric, "min", 2, Console(file=out, width=200))  # markup on: rich's default
+    trial = SimpleNamespace(
+        trial_id="t[/x]", status="ERROR", last_result={metric: 0.5, "training_iteration": 1}
+    )
+
+    callback.on_trial_result(0, [trial], trial, trial.last_result)
+    callback.on_trial_complete(0, [trial], trial)
+    callback.on_trial_error(0, [trial], trial)
+    callback.on_experiment_end([trial])
+
+    lines = out.getvalue().splitlines()
+    assert f"  trial t[/x] finished: {metric}=0.5 after 1 iteration" in lines
+    assert "  trial t[/x] failed (see analyze for the traceback)" in lines
+    assert lines[-1].endswith(f"] 1/2 done, 0 running, 1 error | best {metric}=0.5 (t[/x], iteration 1)")

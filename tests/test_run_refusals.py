@@ -103,7 +103,9 @@ def test_storage_of_an_unknown_kind_is_refused(experiment: Path) -> None:
 
 def test_local_storage_under_a_file_is_refused(experiment: Path, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    with pytest.raises(TunefleetError, match=r"is not writable"):
+    with pytest.raises(
+        TunefleetError, match=r"--storage: cannot create .*/file/results: .*/file is not a directory"
+    ):
         run_experiment(load_experiment(experiment), storage=str(tmp_path / "file" / "results"))
 
 

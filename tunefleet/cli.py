@@ -10,15 +10,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
+from rich.text import Text
 
+from tunefleet.console import echo, make_console, plural
 from tunefleet.errors import Terminated, TunefleetError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,7 +32,8 @@ EXIT_KILLED_BY_CTRL_C = 130
 #: A second SIGTERM, or one before the sweep started: stopped at once (128 + SIGTERM).
 EXIT_TERMINATED = 143
 
-_err = Console(stderr=True)
+# Everything printed comes from users, files or Ray: never read as markup (tunefleet.console).
+_err = make_console(stderr=True)
 
 
 def _clean_exits(func: F) -> F:
@@ -41,13 +45,13 @@ def _clean_exits(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except TunefleetError as exc:
-            _err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, markup=True, soft_wrap=True)
+            _err.print(Text.assemble(("error:", "bold red"), " ", str(exc)), soft_wrap=True)
             sys.exit(EXIT_BAD_INPUT)
         except KeyboardInterrupt:
-            _err.print("tunefleet: interrupted (Ctrl-C).", highlight=False)
+            echo(_err, "tunefleet: interrupted (Ctrl-C).")
             sys.exit(EXIT_KILLED_BY_CTRL_C)
         except Terminated:
-            _err.print("tunefleet: terminated (SIGTERM).", highlight=False)
+            echo(_err, "tunefleet: terminated (SIGTERM).")
             sys.exit(EXIT_TERMINATED)
 
     return wrapper  # type: ignore[return-value]
@@ -69,19 +73,29 @@ def main() -> None:
     """Cluster-scale hyperparameter tuning for PyTorch on Ray Tune."""
 
 
+_storage_option = click.option(
+    "--storage",
+    envvar="TUNEFLEET_STORAGE",
+    help="Directory (or s3://, gs://) for results (env TUNEFLEET_STORAGE, set by the cluster files); "
+    "default: the file's 'storage'.",
+)
+
+
 @main.command()
 @click.argument("experiment", type=click.Path(dir_okay=False, path_type=str))
 @_set_option
+@_storage_option
 @_clean_exits
-def validate(experiment: str, overrides: tuple[str, ...]) -> None:
-    """Check an experiment file without starting anything."""
-    from tunefleet.config import load_experiment
+def validate(experiment: str, overrides: tuple[str, ...], storage: str | None) -> None:
+    """Check an experiment file, and that results can be written, without starting anything."""
+    from tunefleet.config import check_storage, load_experiment
 
     exp = load_experiment(experiment, overrides)
+    check_storage(exp, storage)
     click.echo(
         f"{experiment}: ok: {exp.num_trials_hint()} of {exp.trainable.ref}, {exp.search.algorithm} search, "
         f"{exp.scheduler.name} scheduler, {exp.metric} ({exp.mode}), "
-        f"{exp.settings.max_iterations} iterations max per trial"
+        f"{plural(exp.settings.max_iterations, 'iteration')} max per trial"
     )
 
 
@@ -94,12 +108,7 @@ def validate(experiment: str, overrides: tuple[str, ...]) -> None:
     help="Existing Ray cluster ('auto', 'ray://host:10001'; env RAY_ADDRESS, set inside `ray job submit`); "
     "default: a local Ray.",
 )
-@click.option(
-    "--storage",
-    envvar="TUNEFLEET_STORAGE",
-    help="Directory (or s3://, gs://) for results (env TUNEFLEET_STORAGE, set by the cluster files); "
-    "default: the file's 'storage'.",
-)
+@_storage_option
 @click.option("--name", help="Experiment directory name; default: the file's 'name' or its file name.")
 @click.option("--top", default=5, show_default=True, help="Trials shown in the final table.")
 @click.option(
@@ -145,28 +154,29 @@ def _sweep(start: Callable[[], Any], address: str | None, top: int) -> None:
     try:
         outcome = start()
     except TuneError as exc:
-        _err.print(f"[bold red]the sweep failed:[/bold red] {exc}", highlight=False)
+        _err.print(Text.assemble(("the sweep failed:", "bold red"), " ", str(exc)), soft_wrap=True)
         sys.exit(EXIT_RUN_FAILED)
     except KeyboardInterrupt:
         sys.exit(EXIT_KILLED_BY_CTRL_C)
     except Terminated:
         sys.exit(EXIT_TERMINATED)
     try:
-        render_summary(load_results(outcome.path).summary(top=top), Console(), resume_hint=False)
+        render_summary(load_results(outcome.path).summary(top=top), make_console(), resume_hint=False)
     except KeyboardInterrupt:
         # The sweep had already ended and saved everything: a Ctrl-C now only skips the summary.
-        _err.print("tunefleet: summary skipped (Ctrl-C); the results are saved.", highlight=False)
-    click.echo(f"\nResults: {outcome.path}\nAnalyze again with: tunefleet analyze {outcome.path}")
+        echo(_err, "tunefleet: summary skipped (Ctrl-C); the results are saved.")
+    path = shlex.quote(str(outcome.path))
+    click.echo(f"\nResults: {outcome.path}\nAnalyze again with: tunefleet analyze {path}")
     if outcome.interrupted:
-        _err.print(
-            f"tunefleet: stopped before the end ({outcome.num_unfinished} trials unfinished); "
+        echo(
+            _err,
+            f"tunefleet: stopped before the end ({plural(outcome.num_unfinished, 'trial')} unfinished); "
             f"everything so far is saved. Resume with:\n  {resume_command(outcome.path, address)}",
-            highlight=False,
             soft_wrap=True,
         )
         sys.exit(EXIT_INTERRUPTED)
     if outcome.num_errors:
-        _err.print(f"[red]{outcome.num_errors} of {outcome.num_trials} trials failed[/red]")
+        echo(_err, f"{outcome.num_errors} of {plural(outcome.num_trials, 'trial')} failed", style="red")
         sys.exit(EXIT_RUN_FAILED)
 
 
@@ -186,7 +196,7 @@ def cluster_validate(files: tuple[str, ...]) -> None:
         report = validate_cluster_file(path)
         click.echo(f"{path}: ok: {report.description}")
         for warning in report.warnings:
-            _err.print(f"[yellow]warning:[/yellow] {path}: {warning}", highlight=False, soft_wrap=True)
+            _err.print(Text.assemble(("warning:", "yellow"), f" {path}: {warning}"), soft_wrap=True)
 
 
 @main.command()
@@ -225,6 +235,26 @@ def _load(directory: str, metric: str | None, mode: str | None, scope: str) -> A
     return load_results(directory, metric=metric, mode=mode, scope=scope)  # type: ignore[arg-type]
 
 
+def _check_output(output: str | None) -> None:
+    """Refuse ``-o`` into a directory that does not exist, before any work. Not created: a typo
+    in the path would scatter files into new directories (the shell's ``>`` refuses too)."""
+    if output is None:
+        return
+    parent = Path(output).parent
+    if not parent.is_dir():
+        state = "is not a directory" if parent.exists() else "does not exist"
+        raise TunefleetError(f"-o {output}: the directory {parent} {state}")
+
+
+@contextmanager
+def _writing(output: str | Path) -> Iterator[None]:
+    """A write that fails (permissions, a full disk) is one message naming the file, exit 2."""
+    try:
+        yield
+    except OSError as exc:
+        raise TunefleetError(f"-o {output}: cannot write the file ({exc.strerror or exc})") from None
+
+
 _directory_argument = click.argument("directory", type=click.Path(path_type=str))
 
 
@@ -249,6 +279,7 @@ def analyze(
     from tunefleet.analysis import render_summary
     from tunefleet.analysis.tables import summary_to_csv, trials_to_parquet
 
+    _check_output(output)
     results = _load(directory, metric, mode, scope)
     if fmt == "parquet":
         if output is None and sys.stdout.isatty():
@@ -257,14 +288,15 @@ def analyze(
         if output is None:
             sys.stdout.buffer.write(data)
         else:
-            Path(output).write_bytes(data)
+            with _writing(output):
+                Path(output).write_bytes(data)
         return
     if fmt == "json":
         text = json.dumps(results.summary(top=top), indent=2) + "\n"
     elif fmt == "csv":
         text = summary_to_csv(results)
     else:
-        console = Console(file=io.StringIO(), width=120) if output else Console()
+        console = make_console(file=io.StringIO(), width=120) if output else make_console()
         render_summary(results.summary(top=top), console, tracebacks=True)
         if output is None:
             return
@@ -272,7 +304,8 @@ def analyze(
     if output is None:
         click.echo(text, nl=False)
     else:
-        Path(output).write_text(text, encoding="utf-8")
+        with _writing(output):
+            Path(output).write_text(text, encoding="utf-8")
 
 
 @main.command()
@@ -290,10 +323,14 @@ def report(
     directory: str, output: str | None, top: int, metric: str | None, mode: str | None, scope: str
 ) -> None:
     """Write one self-contained HTML report of an experiment (plots inline, opens offline)."""
-    from tunefleet.analysis.report import write_report
+    from tunefleet.analysis.report import build_report
 
+    _check_output(output)
     results = _load(directory, metric, mode, scope)
-    path = write_report(results, output or Path(results.path, "report.html"), top=top)
+    path = Path(output) if output else Path(results.path, "report.html")
+    html = build_report(results, top=top)
+    with _writing(path):
+        path.write_text(html, encoding="utf-8")
     click.echo(f"Report: {path}")
 
 
@@ -332,7 +369,12 @@ def compare(
     """Compare sweeps on one metric: best value, compute used, time to --target."""
     from tunefleet.analysis.compare import compare as compare_sweeps
     from tunefleet.analysis.compare import compare_figure, compare_html
+    from tunefleet.analysis.tables import render_frame
 
+    suffix = Path(output).suffix.lower() if output else ""
+    if output and suffix not in {".html", ".htm", ".png", ".svg", ".pdf"}:
+        raise TunefleetError(f"-o {output}: expected a .html, .png, .svg or .pdf file name")
+    _check_output(output)
     sweeps = [_load(d, metric, mode, scope) for d in directories]
     table = compare_sweeps(sweeps, target)
     if fmt == "json":
@@ -340,17 +382,16 @@ def compare(
     elif fmt == "csv":
         click.echo(table.to_csv(index=False), nl=False)
     else:
-        Console().print(
-            table.drop(columns=["path"]).to_string(index=False, float_format=lambda v: f"{v:.4g}")
-        )
+        render_frame(table.drop(columns=["path"]), make_console(), label="name")
     if output:
-        suffix = Path(output).suffix.lower()
         if suffix in {".html", ".htm"}:
-            Path(output).write_text(compare_html(sweeps, x_axis, target), encoding="utf-8")
-        elif suffix in {".png", ".svg", ".pdf"}:
-            compare_figure(sweeps, x_axis, target).savefig(output, dpi=110)
+            page = compare_html(sweeps, x_axis, target)
+            with _writing(output):
+                Path(output).write_text(page, encoding="utf-8")
         else:
-            raise TunefleetError(f"-o {output}: expected a .html, .png, .svg or .pdf file name")
+            figure = compare_figure(sweeps, x_axis, target)
+            with _writing(output):
+                figure.savefig(output, dpi=110)
         click.echo(f"Plot: {output}")
 
 
@@ -359,7 +400,7 @@ def compare(
 @_clean_exits
 def trainables(name: str | None) -> None:
     """List the built-in trainables, or show one's hyperparameters and metrics."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from tunefleet.trainables.registry import (
         BUILTIN_TRAINABLES,
@@ -368,23 +409,28 @@ def trainables(name: str | None) -> None:
         resolve_trainable,
     )
 
-    console = Console()
+    def folding_table(*headers: str, title: str) -> Table:
+        # On a narrow terminal a long class path or name folds onto more lines instead of being cut.
+        return Table(*(Column(header, overflow="fold") for header in headers), title=title)
+
+    console = make_console()
     if name is None:
-        table = Table("name", "class", "description", title="Built-in trainables")
+        table = folding_table("name", "class", "description", title="Built-in trainables")
         for builtin in BUILTIN_TRAINABLES:
             resolved = resolve_trainable(builtin)
-            table.add_row(builtin, BUILTIN_TRAINABLES[builtin], describe(resolved.obj))
+            table.add_row(Text(builtin), Text(BUILTIN_TRAINABLES[builtin]), Text(describe(resolved.obj)))
         console.print(table)
         return
-    resolved = resolve_trainable(name)
-    console.print(f"[bold]{name}[/bold]: {describe(resolved.obj)}")
+    # A module in the current directory is found, as `validate` and `run` find it.
+    resolved = resolve_trainable(name, [Path.cwd()])
+    console.print(Text.assemble((name, "bold"), ": ", describe(resolved.obj)))
     if resolved.hyperparams is not None:
-        table = Table("hyperparameter", "default", "valid values", "meaning", title="Hyperparameters")
+        table = folding_table("hyperparameter", "default", "valid values", "meaning", title="Hyperparameters")
         for row in hyperparameter_rows(resolved.hyperparams):
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))
         console.print(table)
     metrics = sorted(resolved.reported_metrics) if resolved.reported_metrics else ["(not declared)"]
-    console.print("Reports: " + ", ".join(metrics), highlight=False)
+    echo(console, "Reports: " + ", ".join(metrics))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ from typing import Any
 from ray.tune import Callback
 from rich.console import Console
 
+from tunefleet.console import echo, make_console, plural
 from tunefleet.scalars import real_value
 
 __all__ = ["ProgressCallback"]
@@ -38,7 +39,7 @@ class ProgressCallback(Callback):
         self.metric = metric
         self.mode = mode
         self.total = total
-        self.console = console or Console(stderr=True)
+        self.console = console or make_console(stderr=True)
         self.interval_s = interval_s
         self.trial_lines = total <= max_trial_lines
         self.clock = clock
@@ -56,7 +57,7 @@ class ProgressCallback(Callback):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.console = Console(stderr=True)
+        self.console = make_console(stderr=True)
 
     def setup(self, *args: Any, **info: Any) -> None:
         # Ray restores this callback from tuner.pkl, pickled when the sweep first started, so the
@@ -90,7 +91,7 @@ class ProgressCallback(Callback):
         elapsed = self.clock() - self._start
         line = (
             f"[{int(elapsed // 60):02d}:{int(elapsed % 60):02d}] {finished}/{self.total} done, "
-            f"{counts.get('RUNNING', 0)} running, {counts.get('ERROR', 0)} errors"
+            f"{counts.get('RUNNING', 0)} running, {plural(counts.get('ERROR', 0), 'error')}"
         )
         best = self._best(trials)
         if best is not None:
@@ -106,7 +107,7 @@ class ProgressCallback(Callback):
         now = self.clock()
         if now - self._last_status >= self.interval_s:
             self._last_status = now
-            self.console.print(self._status(trials), highlight=False, soft_wrap=True)
+            echo(self.console, self._status(trials), highlight=False, soft_wrap=True)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if not self.trial_lines:
@@ -114,15 +115,16 @@ class ProgressCallback(Callback):
         last = trial.last_result or {}
         value = real_value(last.get(self.metric))
         shown = "n/a" if value is None else f"{value:.4g}"
-        self.console.print(
+        echo(
+            self.console,
             f"  trial {trial.trial_id} finished: {self.metric}={shown} "
-            f"after {last.get('training_iteration', 0)} iterations",
+            f"after {plural(last.get('training_iteration', 0), 'iteration')}",
             highlight=False,
             soft_wrap=True,
         )
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self.console.print(f"  [red]trial {trial.trial_id} failed[/red] (see analyze for the traceback)")
+        echo(self.console, f"  trial {trial.trial_id} failed (see analyze for the traceback)", style="red")
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
-        self.console.print(self._status(trials), highlight=False, soft_wrap=True)
+        echo(self.console, self._status(trials), highlight=False, soft_wrap=True)

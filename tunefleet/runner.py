@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import logging
 import os
 import re
 import socket
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +16,10 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from tunefleet.analysis.files import STDERR_FILE, STDOUT_FILE
 from tunefleet.cluster.capacity import ClusterCapacity, unschedulable_reason
-from tunefleet.config import Experiment, ExperimentFile
+from tunefleet.config import Experiment, ExperimentFile, check_name_argument, check_storage
+from tunefleet.console import echo, make_console
 from tunefleet.divergence import StopDiverged
 from tunefleet.errors import ConfigError, Terminated, TunefleetError
 from tunefleet.reaper import Reaper, children
@@ -35,6 +35,7 @@ from tunefleet.resume import (
 )
 from tunefleet.search import build_search
 from tunefleet.search.spaces import Constant
+from tunefleet.tune_internals import TrialSafeguards, keep_trial_output, unreported_metric
 
 __all__ = ["RunOutcome", "load_saved_experiment", "resume_experiment", "run_experiment"]
 
@@ -78,19 +79,7 @@ def _resolve_storage(storage: str) -> str:
     if "://" in storage:
         check_remote_storage(storage)
         return storage  # cloud or cluster storage (s3://, gs://, ...)
-    path = Path(storage).expanduser().resolve()
-    # Checked without creating anything: a run refused before it starts leaves nothing behind.
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(existing))
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as exc:
-        raise TunefleetError(
-            f"storage {storage!r} is not writable ({exc}); choose another with --storage"
-        ) from None
-    return str(path)
+    return str(Path(storage).expanduser().resolve())
 
 
 #: Seconds :func:`check_remote_storage` waits: pyarrow's S3 client retries an endpoint that does not
@@ -324,7 +313,8 @@ def _trial_resources(experiment: Experiment) -> Any:
 def _trainable_with_resources(experiment: Experiment) -> Any:
     from ray import tune
 
-    return tune.with_resources(experiment.trainable.obj, _trial_resources(experiment))
+    kept = keep_trial_output(experiment.trainable.obj, (STDOUT_FILE, STDERR_FILE))
+    return tune.with_resources(kept, _trial_resources(experiment))
 
 
 def build_tuner(experiment: Experiment, storage: str, name: str, console: Console) -> Any:
@@ -345,9 +335,10 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
     frequency = needed or checkpoint.frequency
     checkpoint_config = tune.CheckpointConfig(
         num_to_keep=checkpoint.keep,
-        # Function trainables checkpoint themselves through tune.report(checkpoint=...).
+        # Function trainables checkpoint themselves through tune.report(checkpoint=...); a
+        # class without save_checkpoint cannot be checkpointed at all (validated).
         checkpoint_frequency=frequency if is_class else 0,
-        checkpoint_at_end=checkpoint.at_end if is_class else None,
+        checkpoint_at_end=checkpoint.at_end and experiment.trainable.saves_checkpoints if is_class else None,
     )
     from tunefleet.result_logs import CsvLogger, JsonLogger
 
@@ -356,6 +347,7 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
         # Instead of Ray's own, which lose results when a trial restarts from a checkpoint.
         JsonLogger(),
         CsvLogger(),
+        TrialSafeguards(),
     ]
     if settings.time_budget is not None:
         callbacks.append(TimeBudget(settings.time_budget))
@@ -369,8 +361,9 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
             scheduler=scheduler,
             num_samples=settings.num_samples,
             # One process per concurrent trial, reused through reset_config: no new
-            # process and no new `import torch` per trial.
-            reuse_actors=True,
+            # process and no new `import torch` per trial. Only for trainables that reset
+            # themselves: for the others Ray 2.60 fails the trial (see tune_internals).
+            reuse_actors=experiment.trainable.reuses_actors,
             trial_dirname_creator=_trial_dirname,
         ),
         run_config=tune.RunConfig(
@@ -380,7 +373,8 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
             checkpoint_config=checkpoint_config,
             failure_config=tune.FailureConfig(max_failures=settings.failure.max_failures),
             callbacks=callbacks,
-            log_to_file=True,
+            # Into the trial's working directory; tune_internals copies them to storage.
+            log_to_file=(STDOUT_FILE, STDERR_FILE),
             verbose=0,
         ),
     )
@@ -431,11 +425,19 @@ def run_experiment(
         Where the results are and how many trials failed or are unfinished.
 
     Raises:
-        TunefleetError: The storage is not writable; with ``resume``, there is no earlier run
-            or it was run with different settings.
+        ConfigError: ``name`` is not one directory name (see ``config.schema.name_problem``);
+            a local storage cannot be created or written, or a URI is malformed.
+        TunefleetError: A storage URI cannot be used (see :func:`check_remote_storage`); an
+            ``address`` is malformed or unreachable; with ``resume``, there is no earlier run
+            or it was run with different settings; a trial reported results without the
+            experiment's ``metric`` (the sweep stops there, its trial in ERROR).
     """
-    console = console or Console(stderr=True)
+    if name is not None:
+        check_name_argument(name, experiment)
+    console = console or make_console(stderr=True)
     _quiet_ray()
+    # Checked before anything starts, without creating anything: a refused run leaves nothing behind.
+    check_storage(experiment, storage)
     storage_path = _resolve_storage(storage or experiment.settings.storage)
     if resume:
         if "://" in storage_path:
@@ -479,13 +481,14 @@ def resume_experiment(
     Raises:
         TunefleetError: ``directory`` is not a sweep that can be resumed.
     """
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     _quiet_ray()
     path = Path(directory).expanduser().resolve()
     resumable = check_resumable(path)
     experiment = experiment or load_saved_experiment(path)
     if not resumable:
-        console.print(
+        echo(
+            console,
             f"tunefleet: {path} holds no snapshot yet (the sweep was stopped as it started): starting over",
             highlight=False,
             soft_wrap=True,
@@ -572,14 +575,16 @@ def _launch(
         check_trials_fit(experiment, cluster_capacity(may_autoscale=address is not None or shutdown is None))
         if local_dir is not None and not (local_dir / EXPERIMENT_FILE).is_file():
             save_experiment_file(experiment, local_dir, run_name)
-        console.print(
+        echo(
+            console,
             f"tunefleet: {run_name}: {experiment.num_trials_hint()} of {experiment.trainable.ref}, "
             f"{experiment.search.algorithm} search, {experiment.scheduler.name} scheduler, "
             f"optimizing {experiment.metric} ({experiment.mode})",
             highlight=False,
             soft_wrap=True,
         )
-        console.print(
+        echo(
+            console,
             f"tunefleet: results in {local_dir or storage_path + '/' + run_name}",
             highlight=False,
             soft_wrap=True,
@@ -589,15 +594,24 @@ def _launch(
             results = tuner.fit()
         except (KeyboardInterrupt, Terminated):
             # A second Ctrl-C skips Ray's final snapshot; the previous one is still there.
-            console.print(
+            echo(
+                console,
                 "tunefleet: stopped at once; the last snapshot is kept. Resume with:\n  "
                 + resume_command(local_dir or f"{storage_path}/{run_name}", address),
                 highlight=False,
                 soft_wrap=True,
             )
             raise
+        path = Path(results.experiment_path) if local_dir is None else local_dir
+        reported = unreported_metric(results)
+        if reported is not None:
+            raise TunefleetError(
+                f"{experiment.source}: metric: {experiment.trainable.ref} reported {reported} but not "
+                f"{experiment.metric!r}; set metric: to one of those, or report {experiment.metric!r} "
+                f"from the trainable (the sweep stopped at the first such result: {path})"
+            )
         return RunOutcome(
-            path=Path(results.experiment_path) if local_dir is None else local_dir,
+            path=path,
             num_trials=len(results),
             num_errors=len(results.errors),
             num_unfinished=0 if local_dir is None else unfinished_trials(local_dir, experiment.num_trials),

@@ -97,3 +97,43 @@ def test_missing_corrupt_and_foreign_directories_exit_2_without_traceback(
         assert run.returncode == 2, (command, path, run.stderr)
         assert message in " ".join(run.stderr.split()), run.stderr
         assert "Traceback" not in run.stderr
+
+
+def test_compare_ranks_by_scope_as_analyze_does(fifo_experiment: Path) -> None:
+    for scope in ("last", "all"):
+        analyze = tunefleet("analyze", str(fifo_experiment), "--format", "json", "--scope", scope)
+        compare = tunefleet("compare", str(fifo_experiment), "--format", "json", "--scope", scope)
+
+        assert compare.returncode == 0, compare.stderr
+        best = json.loads(analyze.stdout)["best"]
+        (row,) = json.loads(compare.stdout)
+        # Scripted in conftest.py: 0.80 is the best last value, 0.90 the best value of all.
+        assert row["best"] == pytest.approx({"last": 0.80, "all": 0.90}[scope])
+        assert (row["best"], row["best_trial"]) == (pytest.approx(best["value"]), best["trial_id"])
+
+
+def test_a_metric_no_trial_reported_exits_2_naming_the_reported_ones(fifo_experiment: Path) -> None:
+    for command in ("analyze", "report", "compare"):
+        run = tunefleet(command, str(fifo_experiment), "--metric", "scores")
+
+        assert run.returncode == 2, (command, run.stderr)
+        message = " ".join(run.stderr.split())
+        assert "no trial reported 'scores' (did you mean 'score'?); reported metrics: score," in message
+        assert "Traceback" not in run.stderr
+
+
+def test_output_into_a_missing_directory_exits_2_naming_it(lr_experiment: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no such dir"
+    runs = [
+        ("analyze", str(lr_experiment), "-o", str(missing / "summary.txt")),
+        ("analyze", str(lr_experiment), "--format", "parquet", "-o", str(missing / "trials.parquet")),
+        ("report", str(lr_experiment), "-o", str(missing / "report.html")),
+        ("compare", str(lr_experiment), "-o", str(missing / "compare.png")),
+    ]
+    for args in runs:
+        run = tunefleet(*args)
+
+        assert run.returncode == 2, (args, run.stderr)
+        assert f"-o {args[-1]}: the directory {missing} does not exist" in " ".join(run.stderr.split())
+        assert "Traceback" not in run.stderr
+    assert not missing.exists()

@@ -226,6 +226,7 @@ def test_a_failure_the_trial_recovered_from_is_listed_but_not_counted_as_an_erro
         "status": "TERMINATED",
         "error": "The node died unexpectedly.",
         "traceback": "The node died unexpectedly.",
+        "output": None,  # a plain Ray Tune directory: no stdout/stderr files
     }
     assert summary["num_errors"] == summary["status_counts"]["ERROR"] == 1
     assert recovered_error in summary["errors"]
@@ -312,17 +313,36 @@ def test_metric_and_mode_default_to_tunefleet_yaml_and_arguments_override_it(
     assert overridden.summary()["best"]["trial_id"] == ray_best.trial_id
 
 
-def test_a_metric_no_trial_reported_gives_no_best_trial_and_a_warning(
-    fifo_experiment: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    results = load_results(fifo_experiment, metric="val_acc", mode="max")
-    summary = results.summary()
+def test_a_metric_no_trial_reported_is_an_error_naming_the_reported_ones(fifo_experiment: Path) -> None:
+    with pytest.raises(TunefleetError) as raised:
+        load_results(fifo_experiment, metric="scores", mode="max")
 
-    assert "no trial reported 'val_acc'; reported metrics: score, test_accuracy" in caplog.text
+    message = str(raised.value)
+    assert message.startswith(f"{fifo_experiment}: no trial reported 'scores' (did you mean 'score'?); ")
+    assert "reported metrics: score, test_accuracy, val_loss, extra/lr_scaled" in message
+    assert message.endswith("; pass one of them as metric (CLI: --metric)")
+
+
+def test_a_sweep_where_no_trial_reported_anything_loads_without_a_best_trial(
+    fifo_experiment: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / fifo_experiment.name
+    shutil.copytree(fifo_experiment, copy)
+    for name in ("result.json", "progress.csv"):
+        for file in copy.glob(f"*/{name}"):
+            file.unlink()
+    state_file = next(copy.glob("experiment_state-*.json"))
+    state = json.loads(state_file.read_text())
+    for entry in state["trial_data"]:  # [trial JSON, metadata JSON]: as if every trial failed at once
+        metadata = json.loads(entry[1])
+        metadata["last_result"] = {}
+        entry[1] = json.dumps(metadata)
+    state_file.write_text(json.dumps(state))
+
+    summary = load_results(copy).summary()
 
     assert summary["best"] is None
     assert summary["top"] == []
-    assert results.trials()["value"].isna().all()
     json.dumps(summary, allow_nan=False)
 
 

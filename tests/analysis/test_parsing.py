@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import traceback
 
 import numpy as np
 import pandas as pd
+import pytest
+from pydantic import BaseModel, Field, ValidationError
 
 from tunefleet.analysis.experiment import _error_headline, _jsonable
 from tunefleet.analysis.files import is_nan
@@ -29,9 +32,27 @@ ValueError: bad shape:
 """
 
 
-def test_error_headline_is_the_exception_line_of_the_latest_failure() -> None:
-    assert _error_headline(RAY_ERROR_TXT) == "ValueError: bad shape:"
+def test_error_headline_is_the_exception_of_the_latest_failure_on_one_line() -> None:
+    assert _error_headline(RAY_ERROR_TXT) == "ValueError: bad shape: expected (2, 3)"
     assert _error_headline(RAY_ERROR_TXT.split("Failure # 2")[0]) == ("RuntimeError: CUDA out of memory")
+
+
+def test_error_headline_keeps_the_field_lines_of_a_pydantic_error() -> None:
+    class Hyperparams(BaseModel):
+        lr: float = Field(gt=0)
+        width: int = Field(ge=1)
+
+    with pytest.raises(ValidationError) as raised:
+        Hyperparams(lr=-1.0, width=0)
+    exception = "".join(traceback.format_exception_only(raised.value))
+    error_txt = RAY_ERROR_TXT.split("Failure # 2")[0].replace("RuntimeError: CUDA out of memory\n", exception)
+
+    assert _error_headline(error_txt) == (
+        "pydantic_core._pydantic_core.ValidationError: 2 validation errors for Hyperparams; "
+        "lr: Input should be greater than 0 [type=greater_than, input_value=-1.0, input_type=float]; "
+        "width: Input should be greater than or equal to 1 [type=greater_than_equal, input_value=0, "
+        "input_type=int]"
+    )
 
 
 def test_error_headline_without_a_traceback_is_the_first_line() -> None:

@@ -43,6 +43,7 @@ def test_the_report_is_self_contained_and_has_every_section(lr_experiment: Path)
         assert '<img alt="' in _section(html, key), key
         assert 'src="data:image/png;base64,' in _section(html, key), key
     assert "random-forest permutation importance" in _section(html, "importance")
+    assert "scored out of bag" in _section(html, "importance")
     assert "lr: log (tunefleet.yaml)" in _section(html, "importance")
     assert "loguniform" in _section(html, "experiment-file")  # the YAML as it was run
     assert "test_score" in _section(html, "summary")  # the best trial's test metric

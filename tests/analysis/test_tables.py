@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from tests.support import rendered
 from tunefleet.analysis import load_results, summary_to_csv
@@ -40,8 +42,8 @@ def _summary(top: list[dict[str, Any]], errors: list[dict[str, Any]] | None = No
     }
 
 
-def _render(summary: dict[str, Any]) -> list[str]:
-    return rendered(summary).splitlines()
+def _render(summary: dict[str, Any], width: int = 200) -> list[str]:
+    return rendered(summary, width).splitlines()
 
 
 def _table_header(lines: list[str]) -> list[str]:
@@ -93,6 +95,103 @@ def test_without_a_ranked_trial_it_says_so() -> None:
 
     assert "No trial reported a finite value of 'loss'." in lines
     assert not any("Best config" in line for line in lines)
+
+
+def test_top_zero_lists_no_trial_but_still_gives_the_best_one() -> None:
+    summary = _summary(TOP)
+    summary["top"] = []  # what summary(top=0) gives
+
+    lines = _render(summary)
+
+    assert not any("No trial reported" in line for line in lines)
+    assert not any("trial_id" in line for line in lines)
+    assert "Best config (a_00001): lr=0.001235, model/width=64, model/act=relu" in lines
+
+
+# One word each (no spaces: the tests split lines on them); what rich would take for markup or
+# emoji codes if it parsed them.
+_user_text = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E) | st.sampled_from("éß→"),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    name=_user_text,
+    metric=_user_text,
+    trial_id=_user_text,
+    key=_user_text,
+    value=_user_text,
+    error=_user_text,
+)
+@example(
+    name="[bold]demo", metric="loss[/x]", trial_id="[red]t1", key="[bohb]", value=":smile:", error="[/x]"
+)
+def test_every_user_string_of_a_summary_prints_exactly(
+    name: str, metric: str, trial_id: str, key: str, value: str, error: str
+) -> None:
+    first = _trial(trial_id, 0.5, {key: value})
+    second = _trial(f"{trial_id}2", 0.75, {key: f"{value}2"})
+    summary = {
+        **_summary([first, second], [{"trial_id": trial_id, "status": "ERROR", "error": error}]),
+        "experiment": {"path": "/runs/x", "name": name},
+        "metric": metric,
+    }
+
+    lines = _render(summary)  # on rich's default console: markup and emoji codes on
+
+    assert lines[0] == f"{name}: {metric} (min, scope=last), 5 trials (4 TERMINATED, 1 ERROR)"
+    header = next(line for line in lines[1:] if line.strip()).split()
+    assert header == ["#", "trial_id", metric, "iter", "time", "status", key]
+    assert ["1", trial_id, "0.5", "10", "1m15s", "TERMINATED", value] in [line.split() for line in lines]
+    assert f"Best config ({trial_id}): {key}={value}" in lines
+    assert lines[-1] == f"  {trial_id}: {error}"
+
+
+# Long nested keys, all varying: the final table of a real sweep with several groups of settings.
+_WIDE_CONFIGS = [
+    {
+        "model": {
+            "encoder": {"hidden_size": 64 * (i + 1), "num_layers": i + 2},
+            "dropout_probability": 0.1 * i,
+        },
+        "optimizer": {"learning_rate": 10.0 ** -(i + 2), "weight_decay": 1e-5 * (i + 1)},
+        "data": {"augmentation": {"random_crop_padding": i}},
+        "scheduler": {"warmup_steps": 100 * i},
+    }
+    for i in range(5)
+]
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_a_narrow_terminal_shows_every_config_key_and_value_whole(width: int) -> None:
+    top = [_trial(f"a_0000{i}", 0.1 * (i + 1), c, test_accuracy=0.9) for i, c in enumerate(_WIDE_CONFIGS)]
+    summary = _summary(top)
+
+    lines = _render(summary, width)
+    text = "\n".join(lines)
+
+    assert max(len(line) for line in lines) <= width
+    assert "…" not in text
+    for trial in top:
+        assert trial["trial_id"] in text
+    keys = {key for config in _WIDE_CONFIGS for key in _flat_keys(config)}
+    for key in keys:
+        assert key in text, key
+    for value in ("128", "320", "0.0001", "1e-06", "2e-05", "5e-05", "400"):
+        assert value in text, value
+
+
+def _flat_keys(config: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in config.items():
+        if isinstance(value, dict):
+            keys += _flat_keys(value, f"{prefix}{key}/")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
 
 
 @pytest.mark.slow

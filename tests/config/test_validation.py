@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tunefleet.config import load_experiment
+from tests.conftest import REPO, tunefleet
+from tunefleet.config import check_storage, load_experiment
 from tunefleet.errors import ConfigError
 
 VALID = """\
@@ -269,3 +270,338 @@ def test_cli_validate_accepts_a_good_file(write_experiment) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "ok: 4 trials of mnist1d_cnn, hyperopt search, asha scheduler" in proc.stdout
+
+
+TYPED = """\
+trainable: tests.config.typed:train
+metric: score
+mode: max
+max_iterations: 2
+space:
+  {entry}
+"""
+
+
+def space_problems(write_experiment, entry: str) -> list[str]:
+    return problems_of(write_experiment(TYPED.format(entry=entry)))
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (
+            "width: {uniform: [1, 100]}",
+            "space.width.uniform: uniform draws floats between 1 and 100, but width accepts only "
+            "integers >= 1, <= 512; use {randint: [1, 101]} (high exclusive) or {quniform: [1, 100, 1]}",
+        ),
+        (
+            "width: {quniform: [2, 10, 0.5]}",
+            "space.width.quniform: quniform draws multiples of 0.5 between 2 and 10, but width accepts "
+            "only integers >= 1, <= 512; use {quniform: [2, 10, 1]}",
+        ),
+        (
+            "width: {loguniform: [8, 256]}",
+            "space.width.loguniform: loguniform draws floats between 8 and 256, but width accepts only "
+            "integers >= 1, <= 512; use {qloguniform: [8, 256, 1]}",
+        ),
+        (
+            "width: {normal: [64, 10]}",
+            "space.width.normal: normal draws floats of any size (unbounded), but width accepts only "
+            "integers >= 1, <= 512; use {randint: [44, 85]} (high exclusive) or {quniform: [44, 84, 1]}",
+        ),
+        (
+            "offset: {normal: [0, 2]}",
+            "space.offset.normal: normal draws floats of any size (unbounded), but offset accepts only "
+            "integers; use {randint: [-4, 5]} (high exclusive) or {quniform: [-4, 4, 1]}",
+        ),
+        (
+            "every: {uniform: [1, 5]}",
+            "space.every.uniform: uniform draws floats between 1 and 5, but every accepts only integers >= 1; "
+            "use {randint: [1, 6]} (high exclusive) or {quniform: [1, 5, 1]}",
+        ),
+        (
+            "rate: {normal: [0.1, 0.5]}",
+            "space.rate.normal: normal draws floats of any size (unbounded), but rate accepts only "
+            "numbers >= 0, < 1 (about 46% of draws fall outside); use a bounded distribution inside "
+            "that range, e.g. {uniform: [low, high]}",
+        ),
+        (
+            "gamma: {normal: [0.5, 0.1]}",
+            "space.gamma.normal: normal draws floats of any size (unbounded), but gamma accepts only "
+            "numbers > 0, <= 1 (fewer than 1% of draws fall outside, but some will); use a bounded "
+            "distribution inside that range, e.g. {uniform: [low, high]}",
+        ),
+        (
+            "flag: {uniform: [0, 1]}",
+            "space.flag.uniform: uniform draws numbers, but flag accepts only true or false; "
+            "use {choice: [true, false]}",
+        ),
+        ("width: true", "space.width: true is a boolean, but width accepts only integers >= 1, <= 512"),
+        (
+            "width: {choice: [8, false]}",
+            "space.width.choice: false is a boolean, but width accepts only integers >= 1, <= 512",
+        ),
+    ],
+)
+def test_values_a_distribution_can_draw_must_all_fit_the_hyperparameter(
+    write_experiment, entry, expected
+) -> None:
+    assert space_problems(write_experiment, entry) == [expected]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "shift: {normal: [0, 1]}",
+        "width: {randint: [1, 513]}",
+        "width: {quniform: [8, 512, 8]}",
+        "width: {qloguniform: [8, 512, 8]}",
+        "width: {quniform: [16.0, 64.0, 16.0]}",  # whole floats; pydantic reads 16.0 as 16
+        "rate: {uniform: [0.0, 0.9]}",
+        "rate: {quniform: [0.0, 0.9, 0.1]}",
+        "gamma: {loguniform: [0.01, 1.0]}",
+        "every: {randint: [1, 4]}",
+        "flag: {choice: [true, false]}",
+    ],
+)
+def test_distributions_whose_every_value_fits_are_accepted(write_experiment, entry) -> None:
+    load_experiment(write_experiment(TYPED.format(entry=entry)))
+
+
+def test_a_distribution_reaching_past_a_bound_names_the_value(write_experiment) -> None:
+    assert space_problems(write_experiment, "rate: {uniform: [0.5, 1.5]}") == [
+        "space.rate.uniform: 1.5 is not a valid rate: Input should be less than 1"
+    ]
+
+
+def test_conditional_hyperparameters_are_checked_like_the_others(write_experiment) -> None:
+    entry = "optimizer: {conditional: {adam: {}, momentum: {momentum: {normal: [0.9, 0.05]}}}}"
+    problems = problems_of(
+        write_experiment(VALID.replace("  optimizer: {choice: [sgd, momentum, adam]}", f"  {entry}"))
+    )
+    assert [p.split(": ")[0] for p in problems] == ["space.optimizer.conditional.momentum.momentum.normal"]
+    assert "but momentum accepts only numbers >= 0, < 1" in problems[0]
+
+
+PBT = """\
+trainable: digits_mlp
+metric: val_accuracy
+mode: max
+num_samples: 2
+max_iterations: 6
+search: {algorithm: random, seed: 0}
+space: {lr: {loguniform: [1.0e-3, 1.0e-1]}, batch_size: 32}
+scheduler:
+  type: pbt
+  perturbation_interval: 2
+  mutations: MUTATION
+"""
+
+
+def test_pbt_mutations_are_checked_like_the_space(write_experiment) -> None:
+    path = write_experiment(PBT.replace("MUTATION", "{batch_size: {uniform: [16, 128]}}"))
+    assert problems_of(path) == [
+        "scheduler.mutations.batch_size.uniform: uniform draws floats between 16 and 128, but batch_size "
+        "accepts only integers >= 1; use {randint: [16, 129]} (high exclusive) or {quniform: [16, 128, 1]}"
+    ]
+    load_experiment(write_experiment(PBT.replace("MUTATION", "{batch_size: {randint: [16, 129]}}")))
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("../../x", "holds a '/'"),
+        ("/tmp/elsewhere", "holds a '/'"),
+        ("a/b", "holds a '/'"),
+        ("a\\b", "holds a '\\'"),
+        (".", "is not a directory name of its own"),
+        ("..", "is not a directory name of its own"),
+        ("my sweep", "holds whitespace or a control character"),
+        (" ", "holds whitespace or a control character"),
+        ("x\ny", "holds whitespace or a control character"),
+        ("a\tb", "holds whitespace or a control character"),
+        ("a" * 300, "is 300 bytes long"),
+        ("é" * 101, "is 202 bytes long"),
+    ],
+)
+def test_name_must_be_one_directory_name_inside_the_storage(write_experiment, name, reason) -> None:
+    problems = problems_of(write_experiment(VALID.replace("name: base", f"name: {json.dumps(name)}")))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("name: ") and reason in problems[0]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sweep-1",
+        "mnist1d_cnn.v2",
+        ".hidden",
+        "a" * 200,
+        "a" * 200 + "-20250101-120000",
+        "a" * 200 + "-20250101-120000-3",
+    ],
+)
+def test_name_of_up_to_200_bytes_is_accepted_with_or_without_a_run_stamp(write_experiment, name) -> None:
+    # tunefleet appends -YYYYMMDD-HHMMSS rather than overwrite a run, and saves that name with it.
+    assert load_experiment(write_experiment(VALID.replace("name: base", f"name: {name}"))).name == name
+
+
+def test_a_file_name_unfit_for_a_directory_needs_a_name_key(write_experiment) -> None:
+    path = write_experiment(VALID.replace("name: base\n", ""), name="my sweep.yaml")
+    problems = problems_of(path)
+    assert len(problems) == 1
+    assert problems[0].startswith("name: not set, and the file name gives 'my sweep', which holds whitespace")
+
+
+def test_run_refuses_a_name_argument_outside_the_storage_before_creating_anything(
+    write_experiment, tmp_path
+) -> None:
+    from tunefleet.runner import run_experiment
+
+    experiment = load_experiment(write_experiment(VALID))
+    with pytest.raises(ConfigError) as info:
+        run_experiment(experiment, storage=str(tmp_path / "store"), name="../escaped")
+    assert [str(p) for p in info.value.problems] == [
+        "--name: '../escaped' holds a '/', so results would go outside the storage directory; "
+        "use one directory name such as 'my-sweep'"
+    ]
+    assert not (tmp_path / "store").exists() and not (tmp_path / "escaped").exists()
+
+
+def test_cli_run_with_a_bad_name_exits_2_without_a_traceback(write_experiment, tmp_path) -> None:
+    path = write_experiment(VALID)
+    proc = tunefleet("run", str(path), "--storage", str(tmp_path / "store"), "--name", "x" * 300)
+    assert proc.returncode == 2, proc.stderr
+    assert "--name: 'xxx" in proc.stderr and "is 300 bytes long" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("num_samples: 4", "num_samples: true"), "num_samples: Input should be a valid integer, got True"),
+        (("max_iterations: 6", "max_iterations: true"), "max_iterations: Input should be a valid integer"),
+        (("cpu: 1,", "cpu: true,"), "resources.cpu: Input should be a valid number, got True"),
+        (("gpu: 0}", "gpu: false}"), "resources.gpu: Input should be a valid number, got False"),
+        (("frequency: 2", "frequency: true"), "checkpoint.frequency: Input should be a valid integer"),
+        (("keep: 2", "keep: true"), "checkpoint.keep: Input should be a valid integer"),
+        (("seed: 0,", "seed: true,"), "search.seed: Input should be a valid integer"),
+        (
+            ("max_concurrent: 2", "max_concurrent: true"),
+            "search.max_concurrent: Input should be a valid integer",
+        ),
+        (
+            ("grace_period: 2", "grace_period: true"),
+            "scheduler.grace_period: Input should be a valid integer",
+        ),
+        (
+            ("reduction_factor: 3", "reduction_factor: true"),
+            "scheduler.reduction_factor: Input should be a valid number",
+        ),
+        (
+            ("checkpoint: {", "failure: {max_failures: true}\ncheckpoint: {"),
+            "failure.max_failures: Input should be a valid integer",
+        ),
+        (("cpu: 1,", "cpu: .inf,"), "resources.cpu: Input should be a finite number"),
+        (("gpu: 0}", "gpu: .nan}"), "resources.gpu: Input should be a finite number"),
+        (
+            ("gpu: 0}", "gpu: 0, workers: {count: 1, cpu: .inf}}"),
+            "resources.workers.cpu: Input should be a finite number",
+        ),
+        (("seed: 0,", "seed: 0, gamma: .nan,"), "search.gamma: Input should be a finite number"),
+        (
+            ("reduction_factor: 3", "reduction_factor: .inf"),
+            "scheduler.reduction_factor: Input should be a finite number",
+        ),
+    ],
+)
+def test_booleans_and_infinities_are_not_numbers_of_any_setting(write_experiment, edit, expected) -> None:
+    old, new = edit
+    assert old in VALID
+    problems = problems_of(write_experiment(VALID.replace(old, new, 1)))
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_pbt_perturbation_factors_must_be_finite_numbers(write_experiment) -> None:
+    text = PBT.replace("MUTATION", "{lr: {loguniform: [1.0e-3, 1.0e-1]}}")
+    for factors, expected in (
+        ("[.inf, 0.8]", "scheduler.perturbation_factors.0: Input should be a finite number"),
+        ("[1.2, true]", "scheduler.perturbation_factors.1: Input should be a valid number"),
+    ):
+        problems = problems_of(write_experiment(text + f"  perturbation_factors: {factors}\n"))
+        assert [p.split(", got")[0] for p in problems] == [expected]
+
+
+def test_a_sweep_has_at_most_100000_trials(write_experiment) -> None:
+    assert (
+        load_experiment(write_experiment(VALID.replace("num_samples: 4", "num_samples: 100000"))).num_trials
+        == 100_000
+    )
+    problems = problems_of(write_experiment(VALID.replace("num_samples: 4", "num_samples: 1000000000")))
+    assert len(problems) == 1 and problems[0].startswith(
+        "num_samples: 1,000,000,000 trials; expected at most 100,000 per sweep"
+    )
+
+
+def test_the_trial_ceiling_counts_grid_points(write_experiment) -> None:
+    text = (
+        VALID.replace("algorithm: hyperopt", "algorithm: random")
+        .replace("num_samples: 4", "num_samples: 30000")
+        .replace("{choice: [32, 64, 128]}", "{grid: [16, 32, 64, 128]}")
+    )
+    problems = problems_of(write_experiment(text))
+    assert len(problems) == 1 and problems[0].startswith(
+        "num_samples: 120,000 trials (4 grid points x 30000); expected at most 100,000 per sweep"
+    )
+
+
+def test_validate_refuses_a_storage_where_results_cannot_be_written(write_experiment, tmp_path) -> None:
+    (tmp_path / "a-file").write_text("")
+    path = write_experiment(VALID + f"storage: {tmp_path / 'a-file' / 'results'}\n")
+    with pytest.raises(ConfigError) as info:
+        check_storage(load_experiment(path))
+    assert [str(p) for p in info.value.problems] == [
+        f"storage: cannot create {tmp_path / 'a-file' / 'results'}: {tmp_path / 'a-file'} is not a directory"
+    ]
+
+
+def test_the_storage_check_leaves_nothing_behind(write_experiment, tmp_path) -> None:
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    experiment = load_experiment(write_experiment(VALID))
+    check_storage(experiment, str(tmp_path / "new" / "deeper"))
+    check_storage(experiment, str(existing))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing", "exp.yaml"]
+    assert not any(existing.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("storage", "problem"),
+    [
+        ("s3://", "expected scheme://bucket/path, e.g. s3://my-bucket/results"),
+        ("gs:// bucket", "expected scheme://bucket/path, e.g. s3://my-bucket/results"),
+        ("://bucket", "expected scheme://bucket/path, e.g. s3://my-bucket/results"),
+        ("s3://bucket/results", None),
+        ("gs://bucket", None),
+    ],
+)
+def test_a_storage_uri_is_checked_for_its_form_only(write_experiment, storage, problem) -> None:
+    text = VALID + f"storage: {json.dumps(storage)}\n"
+    if problem is None:
+        check_storage(load_experiment(write_experiment(text)))
+    else:
+        assert problems_of(write_experiment(text)) == [f"storage: Value error, {problem}, got {storage!r}"]
+        with pytest.raises(ConfigError) as info:
+            check_storage(load_experiment(write_experiment(VALID)), storage)
+        assert [str(p) for p in info.value.problems] == [f"--storage: {problem}, got {storage!r}"]
+
+
+def test_cli_validate_checks_the_storage_the_run_would_use(write_experiment, tmp_path) -> None:
+    (tmp_path / "a-file").write_text("")
+    proc = tunefleet(
+        "validate", str(write_experiment(VALID)), env={"TUNEFLEET_STORAGE": str(tmp_path / "a-file" / "x")}
+    )
+    assert proc.returncode == 2
+    assert f"--storage: cannot create {tmp_path / 'a-file' / 'x'}: " in proc.stderr
+    assert "Traceback" not in proc.stderr

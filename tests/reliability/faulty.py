@@ -1,5 +1,7 @@
 """A tiny checkpointing function trainable that can misbehave on request (no torch unless asked).
 
+It prints a line when it starts and one per iteration (and one before allocating for ``oom``).
+
 Config keys (constants in the test experiments):
     x: what is tuned; ``score`` peaks at x = 0.3.
     seconds: sleep per iteration, so that a sweep is still running when a test interrupts it.
@@ -34,9 +36,11 @@ def counter(config: dict[str, Any]) -> None:
         with checkpoint.as_directory() as directory:
             start = json.loads(Path(directory, "state.json").read_text())["iteration"]
     fault, fault_at = config.get("fault"), config.get("fault_at", 2)
+    print(f"trial {trial_id} starts at iteration {start + 1}")
     if fault == "oom":
         import torch
 
+        print("allocating a petabyte")
         torch.empty(2**50, dtype=torch.uint8)  # a petabyte: RuntimeError from the allocator
     log = Path(config["log"]) if config.get("log") else None
     for iteration in range(start + 1, config.get("iterations", 1000) + 1):
@@ -44,6 +48,7 @@ def counter(config: dict[str, Any]) -> None:
         if log is not None:
             with log.open("a") as out:
                 out.write(f"{trial_id} {iteration} {os.getpid()}\n")
+        print(f"iteration {iteration}")
         if fault == "raise_once" and iteration == fault_at and log is not None:
             marker = log.with_name(f"failed-{trial_id}")
             if not marker.exists():

@@ -1,7 +1,8 @@
 """Property: whatever an experiment file holds, loading it gives an Experiment or a ConfigError.
 
 Never a KeyError, TypeError or pydantic error escaping with a traceback: every malformed file
-must end as a message naming the file and the key (``tunefleet`` exits 2 on a ConfigError).
+must end as a message naming the file and the key (``tunefleet`` exits 2 on a ConfigError), with
+lines of bounded length, even for a file of nested aliases standing for billions of values.
 """
 
 from __future__ import annotations
@@ -100,9 +101,25 @@ def mutated_files(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
+@st.composite
+def aliased_files(draw: st.DrawFn) -> str:
+    """The valid file with a key set to nested aliases (up to width**levels values: a "billion
+    laughs" when large), and maybe one of its lines repeated (a duplicate key)."""
+    levels, width = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    lines = yaml.safe_dump(VALID, sort_keys=False).splitlines()
+    lines += ["a0: &a0 [lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]" for i in range(1, levels + 1)]
+    key = draw(st.sampled_from(["name", "space", "num_samples", "search", "storage"]))
+    lines = [line for line in lines if not line.startswith(f"{key}:")] + [f"{key}: *a{levels}"]
+    if draw(st.booleans()):
+        lines.append(draw(st.sampled_from([line for line in lines if line and not line.startswith(" ")])))
+    return "\n".join(lines) + "\n"
+
+
 documents = st.one_of(
     mutated_files().map(lambda d: yaml.safe_dump(d, sort_keys=False)),
     trees.map(yaml.safe_dump),
+    aliased_files(),
     st.text(max_size=200),  # not YAML at all, or YAML that is not a mapping
 )
 overrides = st.lists(
@@ -143,5 +160,7 @@ def test_any_file_loads_or_raises_a_config_error_naming_the_file(
         assert error.source == str(experiment_file)
         assert error.problems and all(isinstance(p, Problem) and p.message for p in error.problems)
         assert str(error).startswith(f"{experiment_file}: invalid experiment")
+        # However large the value, the message echoes a short part of it.
+        assert all(len(line) <= 1004 for line in str(error).splitlines()[1:])
     else:
         assert isinstance(experiment, Experiment)

@@ -93,6 +93,26 @@ def test_the_diverged_trials_are_marked_so_in_the_analysis(faulty_sweep) -> None
     assert "5 trials (4 TERMINATED, 1 ERROR; 2 diverged)" in rendered(summary)
 
 
+def test_a_failed_trial_shows_the_end_of_what_it_printed_next_to_its_error(faulty_sweep) -> None:
+    _, results, trials, _ = faulty_sweep
+    errors = results.errors().set_index("trial_id")
+    oom, raise_once = trials.loc["oom", "trial_id"], trials.loc["raise_once", "trial_id"]
+    # Both tries of the trial that failed twice, then the retried one, continued from iteration 2.
+    printed = {
+        trial_id: errors.loc[trial_id, "output"].split("\n==> stderr <==")[0]
+        for trial_id in (oom, raise_once)
+    }
+    started = f"trial {oom} starts at iteration 1\nallocating a petabyte"
+    assert printed[oom] == f"==> stdout <==\n{started}\n{started}"
+    assert printed[raise_once] == (
+        f"==> stdout <==\ntrial {raise_once} starts at iteration 1\niteration 1\niteration 2\n"
+        f"trial {raise_once} starts at iteration 2\niteration 2\niteration 3\niteration 4"
+    )
+    shown = rendered(results.summary(), tracebacks=True)
+    assert f"{oom}: RuntimeError:" in shown
+    assert shown.index("      allocating a petabyte") > shown.index(f"{oom}: RuntimeError:")
+
+
 def test_an_impossible_allocation_fails_its_trial_with_the_allocator_message(faulty_sweep) -> None:
     _, results, trials, _ = faulty_sweep
     trial_id = trials.loc["oom", "trial_id"]

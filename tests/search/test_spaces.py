@@ -57,6 +57,32 @@ def test_ray_and_hyperopt_draw_from_the_same_support(name: str) -> None:
     assert kinds(hyperopt_draws) == kinds(ray_draws)
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        k
+        for k, v in EVERY_DISTRIBUTION.items()
+        if isinstance(v, dict) and "choice" not in v and "constant" not in v
+    ],
+)
+def test_support_holds_every_value_either_back_end_draws(name: str) -> None:
+    # Validation judges a distribution by its support: type and range must hold for every draw.
+    space = parse_space({name: EVERY_DISTRIBUTION[name]}, "test")
+    support = space[name].support()
+    rng = np.random.default_rng(3)
+    draws = [stochastic.sample(to_hyperopt(space), rng)[name] for _ in range(300)]
+    draws += list(to_ray(space)[name].sample(size=300, random_state=np.random.RandomState(3)))
+    assert all(support.low <= v <= support.high for v in draws)
+    assert all(float(v).is_integer() for v in draws) == support.integral
+    assert support.bounded == (name != "n")
+
+
+def test_support_of_a_quantized_float_range_is_integral_only_with_a_whole_step() -> None:
+    space = parse_space({"a": {"quniform": [2.0, 10.0, 2.0]}, "b": {"quniform": [2, 10, 0.5]}}, "test")
+    assert space["a"].support().integral
+    assert not space["b"].support().integral
+
+
 def kinds(values: list) -> set[str]:
     """int / float / other type names, numpy scalars counted as the Python kind they stand for."""
     return {
@@ -127,3 +153,10 @@ def test_contains_respects_each_support() -> None:
     assert space["lu"].contains(1e-2) and not space["lu"].contains(0.5)
     assert space["c"].contains("adam") and not space["c"].contains("rmsprop")
     assert space["k"].contains(7) and not space["k"].contains(8)
+
+
+def test_a_boolean_is_not_an_integer_option() -> None:
+    # Python says True == 1; a choice of [1, 2] must not accept true (nor [true, false] accept 1).
+    space = parse_space({"n": {"choice": [1, 2]}, "b": {"grid": [True, False]}}, "test")
+    assert space["n"].contains(1) and not space["n"].contains(True)
+    assert space["b"].contains(False) and not space["b"].contains(0)

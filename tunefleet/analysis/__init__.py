@@ -4,10 +4,10 @@ Data functions return DataFrames (or NamedTuples); :mod:`tunefleet.analysis.plot
 and :mod:`tunefleet.analysis.report` assembles the HTML report.
 
 Example:
-    >>> from rich.console import Console
     >>> from tunefleet.analysis import load_results, render_summary
+    >>> from tunefleet.console import make_console
     >>> results = load_results("runs/mnist-asha", metric="val_loss", mode="min")  # doctest: +SKIP
-    >>> render_summary(results.summary(top=5), Console())  # doctest: +SKIP
+    >>> render_summary(results.summary(top=5), make_console())  # doctest: +SKIP
     >>> results.importance()  # doctest: +SKIP
 """
 

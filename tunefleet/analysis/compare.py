@@ -15,6 +15,7 @@ import pandas as pd
 
 from tunefleet.analysis.compute import compute_accounting
 from tunefleet.analysis.curves import anytime_curve, time_to_target
+from tunefleet.console import plural
 from tunefleet.errors import TunefleetError
 
 if TYPE_CHECKING:
@@ -33,10 +34,12 @@ def compare(sweeps: Sequence[ExperimentResults], target: float | None = None) ->
         target: A metric value; adds when each sweep first reached it.
 
     Returns:
-        Columns ``name``, ``path``, ``num_trials``, ``best`` (best value over every reported
-        result), ``best_trial``, ``wall_time_s``, ``trial_iterations``, ``trial_seconds``,
-        and with a target ``target_wall_time_s``, ``target_trial_iterations`` and
-        ``target_trial_seconds`` (NaN: never reached).
+        Columns ``name``, ``path``, ``num_trials``, ``best`` and ``best_trial`` (the best trial
+        as each sweep's scope ranks it, as ``analyze`` does: by its last value, or by its best
+        over all iterations), ``wall_time_s``, ``trial_iterations``, ``trial_seconds``, and
+        with a target ``target_wall_time_s``, ``target_trial_iterations`` and
+        ``target_trial_seconds`` (when the best so far, by the same scope, first reached it;
+        NaN: never).
 
     Raises:
         TunefleetError: the sweeps disagree on metric or mode, or none is given.
@@ -93,7 +96,7 @@ def compare_html(sweeps: Sequence[ExperimentResults], x: str, target: float | No
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>tunefleet compare</title>'
         "<style>body{font-family:sans-serif;max-width:1000px;margin:24px auto}table{border-collapse:collapse}"
         "td,th{padding:4px 10px;border-bottom:1px solid #eee}</style></head><body>"
-        f"<h1>{len(sweeps)} sweeps on {metric} ({sweeps[0].mode})</h1>"
+        f"<h1>{plural(len(sweeps), 'sweep')} on {metric} ({sweeps[0].mode})</h1>"
         + table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="never")
         + f"{image}</body></html>\n"
     )

@@ -120,6 +120,18 @@ def _metric_values(history: pd.DataFrame, metric: str) -> np.ndarray:
     return pd.to_numeric(history[metric], errors="coerce").to_numpy(dtype=float)
 
 
+def _ranking_values(trial_ids: pd.Series, values: np.ndarray, results: ExperimentResults) -> np.ndarray:
+    """``values`` kept only where a ranked trial reported its last value (NaN elsewhere)."""
+    ranked = results.trials().set_index("trial_id")["value"].astype(float)
+    ranked_ids = set(ranked.index[np.isfinite(ranked.to_numpy())])
+    reported = ~np.isnan(values)
+    rows = pd.Series(np.flatnonzero(reported))
+    last = rows.groupby(trial_ids.to_numpy()[reported]).max()
+    keep = np.zeros(len(values), dtype=bool)
+    keep[[row for trial_id, row in last.items() if trial_id in ranked_ids]] = True
+    return np.where(keep, values, np.nan)
+
+
 def rung_counts(results: ExperimentResults) -> pd.DataFrame:
     """How many trials reached each rung (successive halving: ASHA, HyperBand).
 
@@ -156,20 +168,27 @@ def _scheduler_rungs(results: ExperimentResults) -> list[int]:
 
 
 def anytime_curve(results: ExperimentResults) -> pd.DataFrame:
-    """Every reported value of the metric in the order it was reported, with the best so far.
+    """Every result in the order it was reported, with the best value so far by the ranking's
+    scope: with ``scope="all"`` every reported value counts, with ``scope="last"`` only each
+    trial's last one (the value that ranks it), when it is reported. The curve then ends at the
+    best trial's value as ``analyze`` ranks it.
 
     Returns:
         Columns ``wall_time_s`` (since the experiment started), ``trial_iterations``
         (results reported so far, all trials), ``trial_seconds`` (training time spent so far,
-        all trials), ``trial_id``, ``value`` and ``best_so_far``.
+        all trials), ``trial_id``, ``value`` (NaN where the scope does not count it) and
+        ``best_so_far``.
     """
     history = results.history(bookkeeping=True)
     step = pd.to_numeric(history.get("time_this_iter_s"), errors="coerce")
+    values = _metric_values(history, results.metric)
+    if results.scope == "last":
+        values = _ranking_values(history["trial_id"], values, results)
     frame = pd.DataFrame(
         {
             "wall_time_s": history["wall_time_s"].astype(float),
             "trial_id": history["trial_id"],
-            "value": _metric_values(history, results.metric),
+            "value": values,
             "step_s": np.zeros(len(history)) if step is None else step.fillna(0.0),
         }
     )

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import logging
 import math
 import os
 import re
@@ -49,14 +48,13 @@ from tunefleet.analysis.files import (
     find_state_file,
     is_nan,
     objective_from_tuner_pkl,
+    output_tail,
     read_experiment,
 )
 from tunefleet.divergence import DIVERGED, is_diverged
-from tunefleet.errors import ConfigError, TunefleetError
+from tunefleet.errors import ConfigError, TunefleetError, did_you_mean
 
 __all__ = ["ExperimentResults", "Scope", "held_out_metrics", "load_results"]
-
-logger = logging.getLogger(__name__)
 
 Scope = Literal["last", "all"]
 Mode = Literal["min", "max"]
@@ -97,6 +95,9 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Ray appends one block per failure to error.txt, each starting with this header.
 _FAILURE_HEADER = re.compile(r"^Failure # \d+ \(occurred at [^)]*\)[ \t]*$", re.MULTILINE)
 _TRACEBACK_EXCERPT_LINES = 20
+# pydantic ends each of its errors with a link to its documentation: no news about the failure.
+_DOCS_LINK = re.compile(r"^\s+For further information visit https?://\S+$")
+_HEADLINE_CHARS = 500
 
 
 def load_results(
@@ -122,8 +123,8 @@ def load_results(
 
     Raises:
         TunefleetError: ``path`` is not an experiment directory, its experiment state cannot
-            be read, or metric/mode/scope are invalid or missing (neither given nor in
-            ``tunefleet.yaml``).
+            be read, metric/mode/scope are invalid or missing (neither given nor in
+            ``tunefleet.yaml``), or trials reported metrics but none reported ``metric``.
         ConfigError: ``tunefleet.yaml`` exists but is not a YAML mapping.
 
     Example:
@@ -138,6 +139,7 @@ def load_results(
     settings = _read_tunefleet_yaml(exp_dir / TUNEFLEET_YAML)
     files = read_experiment(exp_dir)
     metric, checked_mode = _resolve_objective(exp_dir, settings, files, metric, mode)
+    _check_metric_reported(exp_dir, files, metric)
     name = settings.get("name")
     return ExperimentResults(
         files,
@@ -164,6 +166,7 @@ class _TrialRecord:
     diverged: bool  # its last result said so, or the ranking metric went NaN/infinite
     error_file: Path | None
     error_text: str | None
+    directory: Path | None  # the trial's folder, None when unknown
 
     @property
     def unfinished(self) -> bool:
@@ -312,8 +315,9 @@ class ExperimentResults:
         """Trials that failed: status ERROR, or an ``error.txt`` left by a failure Ray retried.
 
         Columns: ``trial_id``, ``status``, ``num_failures``, ``error`` (the exception line of
-        the latest failure), ``traceback`` (the end of the latest failure's traceback) and
-        ``error_file``.
+        the latest failure), ``traceback`` (the end of the latest failure's traceback),
+        ``error_file`` and ``output`` (the last lines the trial printed to stdout and stderr,
+        or None).
         """
         if self._errors_df is None:
             self._errors_df = _errors_frame(self._trial_records())
@@ -335,7 +339,7 @@ class ExperimentResults:
             ``top`` (at most ``top`` trial objects, best first), ``test_metrics`` (the best
             trial's metrics measured on the test set, see :func:`held_out_metrics`: the trial
             is picked by validation, these say how it generalizes) and ``errors``
-            (``trial_id``, ``status``, ``error``, ``traceback`` for each row of
+            (``trial_id``, ``status``, ``error``, ``traceback``, ``output`` for each row of
             :meth:`errors`). A trial object has ``trial_id``, ``config`` (nested), ``value``,
             ``metrics``, ``training_iteration``, ``time_total_s``, ``status`` and ``diverged``.
 
@@ -370,6 +374,7 @@ class ExperimentResults:
                     "status": row.status,
                     "error": row.error,
                     "traceback": row.traceback,
+                    "output": row.output,
                 }
                 for row in errors.itertuples(index=False)
             ],
@@ -396,14 +401,6 @@ class ExperimentResults:
             # one get_best_trial() returns.
             sign = 1.0 if self.mode == "min" else -1.0
             ranked.sort(key=lambda t: (0, sign * t.value) if t.ranked else (1, 0.0))
-            if not any(self.metric in t.metrics for t in ranked):
-                reported = _ordered_union(t.metrics for t in ranked)
-                logger.warning(
-                    "%s: no trial reported %r; reported metrics: %s",
-                    self.path,
-                    self.metric,
-                    ", ".join(reported) or "none",
-                )
             self._ranked = ranked
         return self._ranked
 
@@ -517,6 +514,7 @@ def _trial_records(files: ExperimentFiles, results: pd.DataFrame, metric: str) -
                 diverged=is_nan(last_value) or is_diverged({metric: last_value, DIVERGED: last_flag}, metric),
                 error_file=trial.error_file,
                 error_text=trial.error_text,
+                directory=trial.directory,
             )
         )
         offset += count
@@ -537,9 +535,10 @@ def _errors_frame(records: list[_TrialRecord]) -> pd.DataFrame:
                 "error": _error_headline(text),
                 "traceback": None if text is None else _traceback_excerpt(_latest_failure(text)),
                 "error_file": None if text is None else str(record.error_file),
+                "output": output_tail(record.directory),
             }
         )
-    columns = ["trial_id", "status", "num_failures", "error", "traceback", "error_file"]
+    columns = ["trial_id", "status", "num_failures", "error", "traceback", "error_file", "output"]
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
@@ -613,6 +612,20 @@ def _resolve_objective(
     return metric, cast("Mode", mode)
 
 
+def _check_metric_reported(exp_dir: Path, files: ExperimentFiles, metric: str) -> None:
+    """A metric no trial reported is a typo or the wrong experiment: an error listing what was
+    reported. A sweep whose trials reported nothing at all (they all failed at once) loads."""
+    results = [row for trial in files.trials for row in trial.rows or [trial.state_result]]
+    if any(metric in row for row in results):
+        return
+    reported = [name for name in _ordered_union(results) if _is_metric_column(name)]
+    if reported:
+        raise TunefleetError(
+            f"{exp_dir}: no trial reported {metric!r}{did_you_mean(metric, reported)}; reported metrics: "
+            f"{', '.join(reported)}; pass one of them as metric (CLI: --metric)"
+        )
+
+
 # -- the ranking point ------------------------------------------------------------------------
 
 
@@ -680,22 +693,32 @@ def _latest_failure(text: str) -> str:
 
 
 def _error_headline(text: str | None) -> str | None:
-    """The exception line of the latest failure, e.g. ``ValueError: loss diverged``.
+    """The exception of the latest failure on one line, e.g. ``ValueError: loss diverged``.
 
     Ray's error.txt starts with a ``Failure # 1 (occurred at ...)`` header and the worker's
-    ``ray::...`` line; the exception itself is the first unindented line after the last
-    stack frame. Errors without a traceback (a node died) give their first line.
+    ``ray::...`` line; the exception itself starts at the first unindented line after the last
+    stack frame. A message of several lines (pydantic's names each field on a line of its own,
+    the reason indented under it) is kept: its lines joined with ``; ``, an indented line to the
+    one above it with ``: ``. Errors without a traceback (a node died) give their first line.
     """
     if text is None:
         return None
     lines = [line.rstrip() for line in _latest_failure(text).splitlines()]
     frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
     after_frames = lines[frames[-1] + 1 :] if frames else []
-    for line in after_frames:
-        if line and not line[0].isspace():
-            return line
-    first = next((line.strip() for line in lines if line.strip()), "")
-    return first or None
+    start = next((i for i, line in enumerate(after_frames) if line and not line[0].isspace()), None)
+    if start is None:
+        return next((line.strip() for line in lines if line.strip()), "") or None
+    parts: list[str] = []
+    for line in after_frames[start:]:
+        if not line.strip() or _DOCS_LINK.match(line):
+            continue
+        if parts and line[0].isspace():
+            parts[-1] += (" " if parts[-1].endswith(":") else ": ") + line.strip()
+        else:
+            parts.append(line.strip())
+    headline = "; ".join(parts)
+    return headline if len(headline) <= _HEADLINE_CHARS else headline[: _HEADLINE_CHARS - 1] + "…"
 
 
 def _traceback_excerpt(block: str) -> str:

@@ -9,8 +9,8 @@ Ray Tune 2.x writes, under ``storage_path/name/``:
   ``error_filename`` and ``last_result``. Fields Ray cannot write as JSON are pickled as hex
   strings; they are not needed here.
 * one folder per trial with ``result.json`` (one JSON object per reported result),
-  ``progress.csv`` (the same as CSV), ``params.json`` (the config) and, after a failure,
-  ``error.txt``.
+  ``progress.csv`` (the same as CSV), ``params.json`` (the config), after a failure,
+  ``error.txt``, and in a tunefleet sweep what the trial printed: ``stdout`` and ``stderr``.
 * ``tuner.pkl``: the pickled Tuner settings (metric, mode). Unpickling it imports Ray (seconds),
   so :func:`objective_from_tuner_pkl` is only called when metric or mode is missing.
 
@@ -36,11 +36,14 @@ from tunefleet.scalars import real_value
 __all__ = [
     "FINAL_STATUSES",
     "STATE_GLOB",
+    "STDERR_FILE",
+    "STDOUT_FILE",
     "TUNER_PKL",
     "ExperimentFiles",
     "TrialFiles",
     "find_state_file",
     "objective_from_tuner_pkl",
+    "output_tail",
     "read_experiment",
 ]
 
@@ -51,6 +54,9 @@ RESULT_JSON = "result.json"  # ray.tune.result.EXPR_RESULT_FILE
 PROGRESS_CSV = "progress.csv"
 PARAMS_JSON = "params.json"
 ERROR_FILE = "error.txt"
+#: What a trial printed (tunefleet's RunConfig.log_to_file, copied to storage by tune_internals).
+STDOUT_FILE = "stdout"
+STDERR_FILE = "stderr"
 TUNER_PKL = "tuner.pkl"  # written once when a sweep starts: without it nothing can be restored
 #: Trial statuses a sweep never changes again (Ray's Trial.TERMINATED and Trial.ERROR); a trial in
 #: any other status when the sweep stopped is unfinished, and a resume continues it.
@@ -253,6 +259,19 @@ def _trials_from_folders(exp_dir: Path) -> list[TrialFiles]:
     return trials
 
 
+def output_tail(directory: Path | None, lines: int = 10) -> str | None:
+    """The last ``lines`` lines of each of a trial's output files, under a ``==> stdout <==``
+    header as ``tail`` writes it; None when the trial printed nothing (or its folder is unknown)."""
+    if directory is None:
+        return None
+    parts = []
+    for name in (STDOUT_FILE, STDERR_FILE):
+        kept = [line.rstrip() for line in _read_end(directory / name).splitlines()[-lines:]]
+        if any(kept):
+            parts.append("\n".join([f"==> {name} <==", *kept]))
+    return "\n".join(parts) or None
+
+
 # -- result files -----------------------------------------------------------------------------
 
 
@@ -348,6 +367,16 @@ def _read_json_object(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _read_end(path: Path, size: int = 64 * 1024) -> str:
+    """The last ``size`` bytes of a file as text ("" when it cannot be read): a trial may print a lot."""
+    try:
+        with path.open("rb") as file:
+            file.seek(max(0, file.seek(0, 2) - size))
+            return file.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _read_text(path: Path) -> str | None:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tunefleet.analysis.hyperparams import categories, encode
+from tunefleet.console import plural
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -156,7 +157,9 @@ def plot_optimization_history(history: pd.DataFrame, metric: str, mode: str) -> 
         best_row = ranked.loc[ranked["best_so_far"].index[-1]]
         final = best_row["best_so_far"]
         when = by_time.loc[by_time["value"] == final, "end_wall_time_s"].min() / scale
-        title = f"Best {metric} {_fmt(final)}, found after {when:.3g} {unit} (of {len(history)} trials)"
+        title = (
+            f"Best {metric} {_fmt(final)}, found after {when:.3g} {unit} (of {plural(len(history), 'trial')})"
+        )
     else:
         title = f"No trial reported a finite {metric}"
     fig.suptitle(title, fontweight="bold")
@@ -219,7 +222,7 @@ def plot_learning_curves(curves: pd.DataFrame, metric: str, mode: str, best_tria
     total = curves["trial_id"].nunique()
     _title(
         ax,
-        f"Learning curves: {counts['stopped']} of {total} trials stopped early (grey, x: where)",
+        f"Learning curves: {counts['stopped']} of {plural(total, 'trial')} stopped early (grey, x: where)",
     )
     return fig
 
@@ -237,14 +240,14 @@ def plot_importance(importance: pd.DataFrame, metric: str) -> Figure:
     ):
         ax.text(max(value + error, 0), y, f"  {share:.0%}", va="center", fontsize=9)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel(f"permutation importance: drop in R² of a forest predicting {metric}")
+    ax.set_xlabel(f"permutation importance: drop in the out-of-bag R² of a forest predicting {metric}")
     ax.grid(axis="y", visible=False)
     if len(importance):
         top = importance.iloc[0]
         _title(
             ax,
             f"{top['name']} matters most: {top['share']:.0%} of the explained variation "
-            f"({int(top['num_trials'])} trials)",
+            f"({plural(int(top['num_trials']), 'trial')})",
         )
     return fig
 

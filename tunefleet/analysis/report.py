@@ -29,6 +29,7 @@ from tunefleet.analysis.hyperparams import hyperparameters
 from tunefleet.analysis.importance import IMPORTANCE_METHOD, MIN_TRIALS, importance, marginal_effects
 from tunefleet.analysis.pbt import lineage, schedule
 from tunefleet.analysis.tables import noted_counts, status_label, varying_keys
+from tunefleet.console import plural
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -168,7 +169,7 @@ def _summary_section(results: ExperimentResults, summary: Mapping[str, Any]) -> 
     )
     return (
         f'<div class="cards">{html_cards}</div>\n<h3>Best trial: {html.escape(best["trial_id"])}</h3>\n'
-        f"{best_table}\n<h3>Top {len(summary['top'])} trials</h3>\n{top_table}"
+        f"{best_table}\n<h3>Top {plural(len(summary['top']), 'trial')}</h3>\n{top_table}"
     )
 
 
@@ -254,7 +255,9 @@ def _compute_section(results: ExperimentResults) -> str:
         ["trial-seconds", f"{accounting.trial_seconds:.1f}", f"{accounting.full_trial_seconds:.1f}"],
     ]
     table = _table(
-        ["", "used", f"every trial to {accounting.max_iterations} iterations (estimate)"], rows, left=1
+        ["", "used", f"every trial to {plural(accounting.max_iterations, 'iteration')} (estimate)"],
+        rows,
+        left=1,
     )
     nodes = _table(
         ["hostname", "node IP", "trials", "trial-iterations", "trial-seconds"],
@@ -265,7 +268,8 @@ def _compute_section(results: ExperimentResults) -> str:
         left=2,
     )
     return (
-        f"<p>{accounting.num_trials} trials, wall time {accounting.wall_time_s:.0f} s, {resources}. "
+        f"<p>{plural(accounting.num_trials, 'trial')}, wall time {accounting.wall_time_s:.0f} s, "
+        f"{resources}. "
         "The no-early-stopping cost runs each trial to the budget at its own mean seconds per "
         "iteration.</p>\n"
         + table

@@ -4,25 +4,30 @@
 <tunefleet.analysis.experiment.ExperimentResults.summary>`, so what the terminal shows and what
 ``--format json`` prints cannot disagree.
 
+Everything shown comes from users, files or Ray, so it is printed as :class:`rich.text.Text`
+(never read as rich markup, see :mod:`tunefleet.console`), and nothing is cut to fit: a table
+too wide for the terminal is printed pivoted, or as one line per row, which wrap.
+
 Example:
-    >>> from rich.console import Console
+    >>> from tunefleet.console import make_console
     >>> results = load_results("runs/mnist-asha")  # doctest: +SKIP
-    >>> render_summary(results.summary(top=5), Console())  # doctest: +SKIP
+    >>> render_summary(results.summary(top=5), make_console())  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from tunefleet.analysis.experiment import _flatten
 from tunefleet.analysis.files import FINAL_STATUSES
+from tunefleet.console import plural
 
 if TYPE_CHECKING:
     from tunefleet.analysis.experiment import ExperimentResults
@@ -56,21 +61,16 @@ def render_summary(
     Args:
         summary: The dict returned by ``ExperimentResults.summary()``.
         console: Where to print.
-        tracebacks: Print the end of each error's traceback under it.
+        tracebacks: Print the end of each error's traceback under it, and the last lines
+            its trial printed.
         resume_hint: Say how to resume a sweep with unfinished trials (``tunefleet run``
             says it itself, with the cluster address).
     """
     console.print(_title(summary))
     top: Sequence[Mapping[str, Any]] = summary["top"]
     if top:
-        table = _top_table(summary, top, with_config=True)
-        if console.measure(table, options=console.options.update_width(10_000)).maximum > console.width:
-            # Too wide to read as one table (80 columns when piped): results, then configs.
-            console.print(_top_table(summary, top, with_config=False))
-            console.print(_config_table(top))
-        else:
-            console.print(table)
-    else:
+        _print_fitting(console, _top_layouts(summary, top))
+    elif summary["best"] is None:
         console.print(Text(f"No trial reported a finite value of {summary['metric']!r}.", style="yellow"))
     best = summary["best"]
     if best is not None:
@@ -94,15 +94,19 @@ def render_summary(
             console.print(
                 Text.assemble("  ", (error["trial_id"], "bold"), status, ": ", error["error"] or "")
             )
-            if tracebacks and error.get("traceback"):
-                lines = str(error["traceback"]).splitlines()[-_TRACEBACK_LINES:]
-                console.print(Text("\n".join("      " + line for line in lines), style="dim"), soft_wrap=True)
+            if tracebacks:  # the end of the traceback, then of what the trial printed
+                traceback = str(error.get("traceback") or "").splitlines()[-_TRACEBACK_LINES:]
+                for lines in (traceback, str(error.get("output") or "").splitlines()):
+                    if lines:
+                        console.print(
+                            Text("\n".join("      " + line for line in lines), style="dim"), soft_wrap=True
+                        )
     if resume_hint and summary.get("resume_command"):
         unfinished = summary["num_unfinished"]
         console.print(
             Text(
-                f"The sweep stopped before its end with {unfinished} unfinished "
-                f"trial{'' if unfinished == 1 else 's'}; everything so far is saved. Resume with:\n"
+                f"The sweep stopped before its end with {plural(unfinished, 'unfinished trial')}; "
+                "everything so far is saved. Resume with:\n"
                 f"  {summary['resume_command']}",
                 style="yellow",
             ),
@@ -110,14 +114,26 @@ def render_summary(
         )
 
 
-def render_frame(frame: pd.DataFrame, console: Console) -> None:
-    """Print a DataFrame as a table (floats with 4 significant digits, NaN as '-')."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in frame.columns:
-        table.add_column(str(column), justify="left" if frame[column].dtype.kind == "O" else "right")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(Text(_format(None if _is_nan(v) else v)) for v in row))
-    console.print(table)
+def render_frame(frame: pd.DataFrame, console: Console, label: str | None = None) -> None:
+    """Print a DataFrame as a table (floats with 4 significant digits, NaN as '-').
+
+    Too wide for the console, it is printed pivoted (a row per column, a column per row,
+    headed by the ``label`` column, default the first), else as one line per row.
+    """
+    header = [str(column) for column in frame.columns]
+    right = {i for i, column in enumerate(frame.columns) if frame[column].dtype.kind != "O"}
+    rows = [[_format(None if _is_nan(v) else v) for v in row] for row in frame.itertuples(index=False)]
+    at = header.index(label) if label is not None else 0
+    labels = [row[at] for row in rows]
+    fields = [i for i in range(len(header)) if i != at]
+    _print_fitting(
+        console,
+        [
+            [_grid(header, rows, right)],
+            [_pivot([header[i] for i in fields], [[row[i] for i in fields] for row in rows], labels)],
+            [_lines(labels, [header[i] for i in fields], [[row[i] for i in fields] for row in rows])],
+        ],
+    )
 
 
 def _is_nan(value: Any) -> bool:
@@ -169,61 +185,105 @@ def status_label(trial: Mapping[str, Any]) -> str:
 def _title(summary: Mapping[str, Any]) -> Text:
     counts = ", ".join(f"{n} {status}" for status, n in summary["status_counts"].items())
     counts = "; ".join(filter(None, [counts, ", ".join(noted_counts(summary))]))
-    trials = f"{summary['num_trials']} trial{'' if summary['num_trials'] == 1 else 's'}"
     return Text.assemble(
         (str(summary["experiment"]["name"]), "bold"),
         f": {summary['metric']} ({summary['mode']}, scope={summary['scope']}), ",
-        trials,
+        plural(summary["num_trials"], "trial"),
         f" ({counts})" if counts else "",
     )
 
 
-def _top_table(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]], with_config: bool) -> Table:
+def _top_layouts(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]]) -> list[list[RenderableType]]:
+    """Ways to show the top trials, widest first: one table; the results, then the configs;
+    the results, then the configs pivoted (a row per key); a line per trial."""
     metric = summary["metric"]
     show_extra = metric != _EXTRA_METRIC and any(_EXTRA_METRIC in t["metrics"] for t in top)
     configs = [_flatten(t["config"]) for t in top]
-    varying = varying_keys(configs) if with_config else []
+    varying = varying_keys(configs)
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("#", justify="right")
-    table.add_column("trial_id")
-    table.add_column(metric, justify="right", style="bold")
-    if show_extra:
-        table.add_column(_EXTRA_METRIC, justify="right")
-    table.add_column("iter", justify="right")
-    table.add_column("time", justify="right")
-    table.add_column("status")
-    for key in varying:
-        table.add_column(key, justify="right")
-
-    for rank, (trial, config) in enumerate(zip(top, configs, strict=True), start=1):
-        cells = [str(rank), trial["trial_id"], _format(trial["value"])]
-        if show_extra:
-            cells.append(_format(trial["metrics"].get(_EXTRA_METRIC)))
-        cells += [
+    ids = [[str(rank), trial["trial_id"]] for rank, trial in enumerate(top, start=1)]
+    fields = [metric, *([_EXTRA_METRIC] if show_extra else []), "iter", "time", "status"]
+    values = [
+        [
+            _format(trial["value"]),
+            *([_format(trial["metrics"].get(_EXTRA_METRIC))] if show_extra else []),
             _format(trial["training_iteration"]),
             _format_duration(trial["time_total_s"]),
             status_label(trial),
         ]
-        cells += [_format(config.get(key)) for key in varying]
-        # Text cells: a value such as "[1, 2]" must not be read as rich markup.
-        table.add_row(*(Text(cell) for cell in cells))
-    return table
+        for trial in top
+    ]
+    settings = [[_format(config.get(key)) for key in varying] for config in configs]
+
+    numbers = {0, *range(2, 2 + len(fields) - 1)}  # rank and every field but the status
+    keys = set(range(2 + len(fields), 2 + len(fields) + len(varying)))
+    rows = [i + v for i, v in zip(ids, values, strict=True)]
+    results = _grid(["#", "trial_id", *fields], rows, numbers, bold={2})
+    everything = [r + c for r, c in zip(rows, settings, strict=True)]
+    layouts: list[list[RenderableType]] = [
+        [_grid(["#", "trial_id", *fields, *varying], everything, numbers | keys, bold={2})]
+    ]
+    if varying:
+        by_trial = [i + c for i, c in zip(ids, settings, strict=True)]
+        layouts.append(
+            [results, _grid(["#", "trial_id", *varying], by_trial, {0, *range(2, 2 + len(varying))})]
+        )
+        layouts.append([results, _pivot(varying, settings, [f"#{rank}" for rank, _ in ids])])
+    labels = [f"#{rank} {trial_id}" for rank, trial_id in ids]
+    layouts.append([_lines(labels, [*fields, *varying], [row[2:] for row in everything])])
+    return layouts
 
 
-def _config_table(top: Sequence[Mapping[str, Any]]) -> Table:
-    """Rank and trial id, then the config keys that differ between the rows shown."""
-    configs = [_flatten(t["config"]) for t in top]
-    varying = varying_keys(configs)
+def _print_fitting(console: Console, layouts: Sequence[Sequence[RenderableType]]) -> None:
+    """Print the first layout whose every part fits the console's width unshrunk (rich would cut
+    or fold its cells); the last layout must fit any width (lines of text, which wrap)."""
+    for layout in layouts[:-1]:
+        widest = max(
+            console.measure(part, options=console.options.update_width(10_000)).maximum for part in layout
+        )
+        if widest <= console.width:
+            break
+    else:
+        layout = layouts[-1]
+    for part in layout:
+        console.print(part)
+
+
+def _grid(
+    header: Sequence[str], rows: Sequence[Sequence[str]], right: Collection[int], bold: Collection[int] = ()
+) -> Table:
+    """A table of text cells (``right``: the right-justified columns, ``bold``: bold ones)."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("#", justify="right")
-    table.add_column("trial_id")
-    for key in varying:
-        table.add_column(key, justify="right")
-    for rank, (trial, config) in enumerate(zip(top, configs, strict=True), start=1):
-        cells = [str(rank), trial["trial_id"], *(_format(config.get(key)) for key in varying)]
-        table.add_row(*(Text(cell) for cell in cells))
+    for i, name in enumerate(header):
+        table.add_column(
+            Text(name), justify="right" if i in right else "left", style="bold" if i in bold else ""
+        )
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
     return table
+
+
+def _pivot(fields: Sequence[str], rows: Sequence[Sequence[str]], labels: Sequence[str]) -> Table:
+    """``rows`` turned around: a row per field, a column per row, headed by its label."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(Text(""))
+    for label in labels:
+        table.add_column(Text(label), justify="right")
+    for i, field in enumerate(fields):
+        table.add_row(Text(field), *(Text(row[i]) for row in rows))
+    return table
+
+
+def _lines(labels: Sequence[str], fields: Sequence[str], rows: Sequence[Sequence[str]]) -> Group:
+    """One line of text per row, ``label: field=value, ...``; wraps between fields, never cuts."""
+    return Group(
+        *(
+            Text.assemble(
+                (label, "bold"), ": ", ", ".join(f"{f}={v}" for f, v in zip(fields, row, strict=True))
+            )
+            for label, row in zip(labels, rows, strict=True)
+        )
+    )
 
 
 def varying_keys(configs: Sequence[Mapping[str, Any]]) -> list[str]:

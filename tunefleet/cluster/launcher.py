@@ -17,6 +17,7 @@ import shlex
 from collections.abc import Iterator
 from typing import Any
 
+from tunefleet.console import plural
 from tunefleet.errors import Problem
 
 __all__ = ["check_launcher_config"]
@@ -182,8 +183,8 @@ def _head_problems(config: dict[str, Any]) -> list[Problem]:
         return [
             Problem(
                 f"available_node_types.{head}.resources.CPU",
-                f"the head would run trials ({declared['CPU']} CPUs), beside the GCS, the autoscaler and "
-                "the Tune driver, and stay up (and paid for) as a trial node; expected CPU: 0",
+                f"the head would run trials ({plural(declared['CPU'], 'CPU')}), beside the GCS, the "
+                "autoscaler and the Tune driver, and stay up (and paid for) as a trial node; expected CPU: 0",
             )
         ]
     cpus = _flag(_commands(config, "head_start_ray_commands"), "--num-cpus")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tunefleet.config.load import Experiment, load_experiment
+from tunefleet.config.load import Experiment, check_name_argument, check_storage, load_experiment
 from tunefleet.config.schema import (
     CheckpointSettings,
     ExperimentFile,
@@ -18,5 +18,7 @@ __all__ = [
     "FailureSettings",
     "ResourceSettings",
     "SearchSettings",
+    "check_name_argument",
+    "check_storage",
     "load_experiment",
 ]

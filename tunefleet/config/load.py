@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,14 +9,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from tunefleet.config.schema import ExperimentFile, SearchSettings
+from tunefleet.config.schema import ExperimentFile, SearchSettings, name_problem
+from tunefleet.config.space_fit import space_problems
+from tunefleet.config.storage import storage_problem
 from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
-from tunefleet.errors import ConfigError, Problem
+from tunefleet.console import plural
+from tunefleet.errors import ConfigError, Problem, did_you_mean, shown
 from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin, get_scheduler
 from tunefleet.search.spaces import (
     Choice,
     Conditional,
-    Constant,
     Grid,
     Normal,
     Param,
@@ -27,10 +28,14 @@ from tunefleet.search.spaces import (
 )
 from tunefleet.trainables.registry import ResolvedTrainable, TrainableNotFound, resolve_trainable
 
-__all__ = ["Experiment", "load_experiment"]
+__all__ = ["MAX_TRIALS", "Experiment", "check_name_argument", "check_storage", "load_experiment"]
 
 #: Hyperparameters the runner fills in from the experiment when the trainable accepts them.
 INJECTED_HYPERPARAMS = ("max_iterations",)
+#: Most trials one sweep may have. Ray Tune's driver keeps the state of every trial in memory:
+#: its peak grew from 494 MiB for 1,000 one-result trials to 701 MiB for 4,000 (python -m
+#: benchmarks.scale, 2 cores), about 70 MiB per 1,000 trials, so some 7 GiB at this ceiling.
+MAX_TRIALS = 100_000
 
 
 @dataclass(frozen=True)
@@ -107,13 +112,8 @@ class Experiment:
         """Human description of how many trials the sweep will run."""
         size = self.grid_size()
         if size == 1:
-            return f"{self.num_trials} trials"
-        return f"{self.num_trials} trials ({size} grid points x {self.settings.num_samples})"
-
-
-def _did_you_mean(word: str, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+            return plural(self.num_trials, "trial")
+        return f"{plural(self.num_trials, 'trial')} ({size} grid points x {self.settings.num_samples})"
 
 
 def _model_at(model: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel] | None:
@@ -136,21 +136,58 @@ def pydantic_problems(error: ValidationError, model: type[BaseModel], prefix: st
         if item["type"] == "extra_forbidden":
             owner = _model_at(model, loc[:-1])
             valid = sorted(owner.model_fields) if owner else []
-            message = f"unknown key{_did_you_mean(loc[-1], valid)}"
+            message = f"unknown key{did_you_mean(loc[-1], valid)}"
             if valid:
                 message += f"; expected one of: {', '.join(valid)}"
         elif item["type"] == "missing":
             message = "required key is missing"
         else:
-            message = f"{item['msg']}, got {item['input']!r}"
+            message = f"{item['msg']}, got {shown(item['input'])}"
         problems.append(Problem(key, message))
     return problems
+
+
+def _too_many_trials(experiment: Experiment) -> str:
+    size, samples = experiment.grid_size(), experiment.settings.num_samples
+    grid = f" ({size:,} grid points x {samples})" if size > 1 else ""
+    return (
+        f"{experiment.num_trials:,} trials{grid}; expected at most {MAX_TRIALS:,} per sweep: Ray Tune's "
+        "driver keeps every trial in memory (about 70 MiB per 1,000 trials); split the sweep into "
+        "several experiments"
+    )
+
+
+def check_storage(experiment: Experiment, storage: str | None = None) -> None:
+    """Results can be written where the sweep would put them (``tunefleet validate``).
+
+    Args:
+        experiment: The validated experiment.
+        storage: ``--storage`` (or ``TUNEFLEET_STORAGE``), which replaces the file's ``storage``.
+
+    Raises:
+        ConfigError: a local directory cannot be created or written, or a URI is malformed.
+    """
+    problem = storage_problem(storage or experiment.settings.storage)
+    if problem:
+        raise ConfigError.single(experiment.source, "--storage" if storage else "storage", problem)
+
+
+def check_name_argument(name: str, experiment: Experiment) -> None:
+    """A name given besides the file (``tunefleet run --name``) obeys the file's own rule.
+
+    Raises:
+        ConfigError: ``name`` is not one directory name inside the storage.
+    """
+    if reason := name_problem(name):
+        raise ConfigError.single(experiment.source, "--name", f"{shown(name)} {reason}")
 
 
 def _parse_scheduler(raw: Any, source: Path) -> tuple[SchedulerPlugin, SchedulerOptions] | list[Problem]:
     if not isinstance(raw, dict) or "type" not in raw:
         return [
-            Problem("scheduler", f"expected a mapping with a 'type' key, e.g. {{type: asha}}, got {raw!r}")
+            Problem(
+                "scheduler", f"expected a mapping with a 'type' key, e.g. {{type: asha}}, got {shown(raw)}"
+            )
         ]
     options = dict(raw)
     name = options.pop("type")
@@ -164,36 +201,6 @@ def _parse_scheduler(raw: Any, source: Path) -> tuple[SchedulerPlugin, Scheduler
         return pydantic_problems(exc, plugin.options, prefix="scheduler")
 
 
-def _check_space_fits_trainable(
-    space: Space, trainable: ResolvedTrainable, prefix: str = "space"
-) -> list[Problem]:
-    model = trainable.hyperparams
-    if model is None:
-        return []
-    accepted = sorted(model.model_fields)
-    problems = []
-    for path, name, param in walk(space):
-        if name not in model.model_fields:
-            problems.append(
-                Problem(
-                    f"{prefix}.{path}",
-                    f"{trainable.ref} has no hyperparameter {name!r}{_did_you_mean(name, accepted)}; "
-                    f"it accepts: {', '.join(accepted)}",
-                )
-            )
-            continue
-        key = f"{prefix}.{path}" if isinstance(param, Constant) else f"{prefix}.{path}.{param.kind}"
-        for value in param.examples():
-            try:
-                model.model_validate({name: value})
-            except ValidationError as exc:
-                messages = [e["msg"] for e in exc.errors() if e["loc"][:1] == (name,)]
-                if messages:
-                    problems.append(Problem(key, f"{value!r} is not a valid {name}: {messages[0]}"))
-                    break
-    return problems
-
-
 def _check_point(point: dict[str, Any], space: Space, key: str) -> list[Problem]:
     """A ``points_to_evaluate`` entry names hyperparameters of the space, with values inside it."""
     problems = []
@@ -204,7 +211,7 @@ def _check_point(point: dict[str, Any], space: Space, key: str) -> list[Problem]
             # A dependent is judged by the branch the point chooses.
             branch = param.branch(point.get(name))
             for dep in param.dependents:
-                params[dep] = branch.get(dep, f"not sampled when {name} is {point.get(name)!r}")
+                params[dep] = branch.get(dep, f"not sampled when {name} is {shown(point.get(name))}")
     for name, value in point.items():
         found = params.get(name)
         if found is None:
@@ -213,7 +220,7 @@ def _check_point(point: dict[str, Any], space: Space, key: str) -> list[Problem]
             if value is not None:
                 problems.append(Problem(f"{key}.{name}", found))
         elif not found.contains(value):
-            problems.append(Problem(f"{key}.{name}", f"{value!r} is outside {found.to_yaml()!r}"))
+            problems.append(Problem(f"{key}.{name}", f"{shown(value)} is outside {shown(found.to_yaml())}"))
     return problems
 
 
@@ -337,13 +344,21 @@ def load_experiment(
     if problems or settings is None or trainable is None or isinstance(scheduler, list):
         raise ConfigError(source, problems)
 
+    if settings.name is not None:
+        if reason := name_problem(settings.name):
+            problems.append(Problem("name", f"{shown(settings.name)} {reason}"))
+    elif reason := name_problem(source.stem):
+        message = (
+            f"not set, and the file name gives {shown(source.stem)}, which {reason} (set name: in the file)"
+        )
+        problems.append(Problem("name", message))
     reported = trainable.reported_metrics
     if reported is not None and settings.metric not in reported:
-        hint = _did_you_mean(settings.metric, sorted(reported))
+        hint = did_you_mean(settings.metric, sorted(reported))
         problems.append(
             Problem(
                 "metric",
-                f"{trainable.ref} never reports {settings.metric!r}{hint}; "
+                f"{trainable.ref} never reports {shown(settings.metric)}{hint}; "
                 f"it reports: {', '.join(sorted(reported))}",
             )
         )
@@ -355,10 +370,23 @@ def load_experiment(
                 "tune.report(..., checkpoint=...); expected 0",
             )
         )
-    problems += _check_space_fits_trainable(space, trainable)
+    if trainable.hyperparams is not None:
+        problems += space_problems(space, trainable.hyperparams, trainable.ref)
     problems += _check_search(space, settings.search)
     plugin, options = scheduler
+    if not trainable.saves_checkpoints:
+        no_checkpoints = (
+            f"{trainable.ref} has no save_checkpoint/load_checkpoint, so it cannot be checkpointed"
+        )
+        if settings.checkpoint.frequency:
+            problems.append(Problem("checkpoint.frequency", f"{no_checkpoints}; expected 0"))
+        if plugin.checkpoint_frequency(options):
+            problems.append(
+                Problem("scheduler.type", f"{plugin.name} moves trials through checkpoints; {no_checkpoints}")
+            )
     experiment = Experiment(source, raw, settings, space, trainable, plugin, options)
+    if experiment.num_trials > MAX_TRIALS:
+        problems.append(Problem("num_samples", _too_many_trials(experiment)))
     problems += [
         Problem(f"scheduler.{key}", message)
         for key, message in plugin.check(options, experiment.scheduler_context)
@@ -372,8 +400,10 @@ def load_experiment(
             Problem("search.algorithm", f"bohb needs scheduler bohb (its HyperBand), got {plugin.name}")
         )
     mutation_space = getattr(options, "mutation_space", None)
-    if mutation_space is not None and not problems:
-        problems += _check_space_fits_trainable(mutation_space(), trainable, prefix="scheduler.mutations")
+    if mutation_space is not None and trainable.hyperparams is not None and not problems:
+        problems += space_problems(
+            mutation_space(), trainable.hyperparams, trainable.ref, prefix="scheduler.mutations"
+        )
     if problems:
         raise ConfigError(source, problems)
     return experiment

@@ -10,11 +10,15 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
+
+from tunefleet.config.storage import uri_problem
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers are StrictInt/StrictFloat: pydantic would read true as 1 (num_samples: true ran one
+    # trial). No setting means anything with .inf or .nan (resources.cpu: .inf passed validation).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SearchSettings(_Strict):
@@ -26,17 +30,17 @@ class SearchSettings(_Strict):
         "sampling (grid values are crossed with the samples); hyperopt: Tree-structured Parzen Estimator; "
         "bohb: BOHB's model-based sampler (with scheduler bohb).",
     )
-    seed: int | None = Field(
+    seed: StrictInt | None = Field(
         None, description="Makes sampling reproducible (Hyperopt: with max_concurrent 1)."
     )
-    max_concurrent: int | None = Field(None, ge=1, description="At most this many trials run at once.")
+    max_concurrent: StrictInt | None = Field(None, ge=1, description="At most this many trials run at once.")
     points_to_evaluate: list[dict[str, Any]] = Field(
         default_factory=list, description="Known good configurations to run first."
     )
-    n_initial_points: int | None = Field(
+    n_initial_points: StrictInt | None = Field(
         None, ge=1, description="Hyperopt only: random trials before TPE takes over (Ray's default 20)."
     )
-    gamma: float | None = Field(
+    gamma: StrictFloat | None = Field(
         None, gt=0, lt=1, description="Hyperopt only: TPE's quantile separating good from bad trials."
     )
 
@@ -50,9 +54,9 @@ def _whole_or_fraction(value: float) -> float:
 class WorkerResources(_Strict):
     """``resources.workers:``: processes a trainable starts itself, one placement-group bundle each."""
 
-    count: int = Field(ge=1, description="How many workers the trainable starts.")
-    cpu: float = Field(1, gt=0, description="CPUs per worker.")
-    gpu: float = Field(0, ge=0, description="GPUs per worker (a fraction < 1 shares a GPU).")
+    count: StrictInt = Field(ge=1, description="How many workers the trainable starts.")
+    cpu: StrictFloat = Field(1, gt=0, description="CPUs per worker.")
+    gpu: StrictFloat = Field(0, ge=0, description="GPUs per worker (a fraction < 1 shares a GPU).")
 
     _gpu = field_validator("gpu")(_whole_or_fraction)
 
@@ -60,8 +64,10 @@ class WorkerResources(_Strict):
 class ResourceSettings(_Strict):
     """``resources:``: what one trial reserves on the cluster."""
 
-    cpu: float = Field(1, gt=0, description="CPUs per trial (torch threads follow it).")
-    gpu: float = Field(0, ge=0, description="GPUs per trial; a fraction < 1 shares a GPU between trials.")
+    cpu: StrictFloat = Field(1, gt=0, description="CPUs per trial (torch threads follow it).")
+    gpu: StrictFloat = Field(
+        0, ge=0, description="GPUs per trial; a fraction < 1 shares a GPU between trials."
+    )
     workers: WorkerResources | None = Field(
         None, description="Extra bundles for workers the trainable starts (Ray tasks/actors of its own)."
     )
@@ -89,8 +95,8 @@ class ResourceSettings(_Strict):
 class CheckpointSettings(_Strict):
     """``checkpoint:``: when trials save their state, and how many saves are kept."""
 
-    frequency: int = Field(0, ge=0, description="Save every N iterations (0: only at the end).")
-    keep: int | None = Field(
+    frequency: StrictInt = Field(0, ge=0, description="Save every N iterations (0: only at the end).")
+    keep: StrictInt | None = Field(
         None, ge=1, description="Keep the N most recent checkpoints per trial (null: all)."
     )
     at_end: bool = Field(True, description="Save when a trial finishes.")
@@ -99,12 +105,53 @@ class CheckpointSettings(_Strict):
 class FailureSettings(_Strict):
     """``failure:``: what happens when a trial raises."""
 
-    max_failures: int = Field(0, ge=-1, description="Retries from the last checkpoint (-1: forever).")
+    max_failures: StrictInt = Field(0, ge=-1, description="Retries from the last checkpoint (-1: forever).")
     errored_on_resume: Literal["keep", "resume", "restart"] = Field(
         "keep",
         description="What a resumed sweep does with trials that ended in ERROR: keep them as they are, "
         "resume them from their last checkpoint, or restart them from scratch.",
     )
+
+
+#: Longest experiment name, in bytes of UTF-8: a file system allows 255 per directory name, and
+#: tunefleet appends ``-YYYYMMDD-HHMMSS`` (and ``-N``) rather than overwrite an earlier run.
+MAX_NAME_BYTES = 200
+#: What tunefleet appends to a name already used in the storage (see ``resume.unused_run_name``).
+_RUN_STAMP_RE = re.compile(r"-\d{8}-\d{6}(?:-\d+)?$")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an experiment directory (to follow the name), or None when it can.
+
+    A name is one directory inside the storage: not ``.`` or ``..``, no ``/`` or ``\\``, no
+    whitespace or control characters, at most :data:`MAX_NAME_BYTES` bytes (a run stamp that
+    tunefleet appended, as in a saved ``tunefleet.yaml``, not counted).
+
+    Example:
+        >>> name_problem("mnist-asha") is None
+        True
+        >>> name_problem("..")
+        'is not a directory name of its own (it means the storage or its parent)'
+    """
+    if name in (".", ".."):
+        return "is not a directory name of its own (it means the storage or its parent)"
+    for separator in ("/", "\\"):
+        if separator in name:
+            return (
+                f"holds a '{separator}', so results would go outside the storage directory; "
+                "use one directory name such as 'my-sweep'"
+            )
+    if any(ch.isspace() or not ch.isprintable() for ch in name):
+        return (
+            "holds whitespace or a control character; use letters, digits, '-', '_' or '.', e.g. 'my-sweep'"
+        )
+    size = len(_RUN_STAMP_RE.sub("", name).encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        return (
+            f"is {size} bytes long; expected at most {MAX_NAME_BYTES} (a directory name has at most 255, "
+            "and tunefleet may append -YYYYMMDD-HHMMSS to keep an earlier run)"
+        )
+    return None
 
 
 _DURATION_RE = re.compile(
@@ -133,13 +180,15 @@ class ExperimentFile(_Strict):
     """The whole file. ``space`` and ``scheduler`` are parsed further by their own modules."""
 
     name: str | None = Field(
-        None, min_length=1, description="Experiment directory name (default: file name)."
+        None,
+        min_length=1,
+        description="Experiment directory name (default: file name); checked by name_problem.",
     )
     trainable: str = Field(min_length=1, description="Built-in name or 'package.module:Name'.")
     metric: str = Field(min_length=1, description="Reported metric the sweep optimizes.")
     mode: Literal["min", "max"]
-    num_samples: int = Field(1, ge=1, description="Trials to run (grid: repetitions of the grid).")
-    max_iterations: int = Field(ge=1, description="Training iterations budget per trial.")
+    num_samples: StrictInt = Field(1, ge=1, description="Trials to run (grid: repetitions of the grid).")
+    max_iterations: StrictInt = Field(ge=1, description="Training iterations budget per trial.")
     search: SearchSettings = Field(default_factory=SearchSettings)  # type: ignore[arg-type]
     space: dict[str, Any] = Field(default_factory=dict)
     scheduler: dict[str, Any] = Field(default_factory=lambda: {"type": "fifo"})
@@ -147,12 +196,20 @@ class ExperimentFile(_Strict):
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)  # type: ignore[arg-type]
     failure: FailureSettings = Field(default_factory=FailureSettings)  # type: ignore[arg-type]
     storage: str = Field("tunefleet_results", min_length=1, description="Where experiment directories go.")
-    time_budget: float | None = Field(
+    time_budget: StrictFloat | None = Field(
         None,
         gt=0,
         allow_inf_nan=False,
         description="Wall-clock budget of one run (e.g. 2h): then the sweep stops, saved and resumable.",
     )
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_form(cls, value: str) -> str:
+        problem = uri_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("time_budget", mode="before")
     @classmethod

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from tunefleet.errors import shown
+
 if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
 
@@ -50,9 +52,12 @@ LINEAGE_KEYS = ("time", "trial", "iteration", "source_trial", "source_iteration"
 
 
 class SchedulerOptions(BaseModel):
-    """Base of every scheduler's options: strict, no unknown keys."""
+    """Base of every scheduler's options: strict, no unknown keys, no infinities or NaN.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Numeric options are ``StrictInt``/``StrictFloat``: pydantic would read ``true`` as 1.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,6 @@ def get_scheduler(name: str) -> SchedulerPlugin:
         KeyError: with the valid names, when ``name`` is not registered.
     """
     if name not in SCHEDULERS:
-        raise KeyError(f"unknown scheduler {name!r}; expected one of: {', '.join(SCHEDULERS)}")
+        raise KeyError(f"unknown scheduler {shown(name)}; expected one of: {', '.join(SCHEDULERS)}")
     plugin: SchedulerPlugin = importlib.import_module(SCHEDULERS[name]).PLUGIN
     return plugin

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, StrictFloat, StrictInt
 
 from tunefleet.schedulers import (
     SchedulerContext,
@@ -22,9 +22,13 @@ from tunefleet.schedulers import (
 class AshaOptions(SchedulerOptions):
     """Options of ``scheduler: {type: asha, ...}``."""
 
-    grace_period: int = Field(1, ge=1, description="Iterations every trial gets before it can be stopped.")
-    reduction_factor: float = Field(3.0, gt=1, description="Keep the top 1/reduction_factor at each rung.")
-    brackets: int = Field(1, ge=1, description="Number of brackets (different grace periods).")
+    grace_period: StrictInt = Field(
+        1, ge=1, description="Iterations every trial gets before it can be stopped."
+    )
+    reduction_factor: StrictFloat = Field(
+        3.0, gt=1, description="Keep the top 1/reduction_factor at each rung."
+    )
+    brackets: StrictInt = Field(1, ge=1, description="Number of brackets (different grace periods).")
 
 
 def build(options: AshaOptions, context: SchedulerContext) -> Any:

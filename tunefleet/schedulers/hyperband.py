@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, StrictFloat
 
 from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin
 
@@ -17,7 +17,9 @@ from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPl
 class HyperBandOptions(SchedulerOptions):
     """Options of ``scheduler: {type: hyperband, ...}``."""
 
-    reduction_factor: float = Field(3.0, gt=1, description="Keep the top 1/reduction_factor at each rung.")
+    reduction_factor: StrictFloat = Field(
+        3.0, gt=1, description="Keep the top 1/reduction_factor at each rung."
+    )
     stop_last_trials: bool = Field(
         True, description="Stop the trials of a bracket's last rung at max_iterations (Ray's default)."
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from tunefleet.schedulers import (
     SchedulerContext,
@@ -21,9 +21,13 @@ from tunefleet.schedulers import (
 class MedianStoppingOptions(SchedulerOptions):
     """Options of ``scheduler: {type: median_stopping, ...}`` (times in training iterations)."""
 
-    grace_period: int = Field(1, ge=1, description="Iterations every trial gets before it can be stopped.")
-    min_samples_required: int = Field(3, ge=1, description="Other trials needed to compute a median.")
-    min_time_slice: int = Field(0, ge=0, description="Iterations a trial runs before yielding (0: never).")
+    grace_period: StrictInt = Field(
+        1, ge=1, description="Iterations every trial gets before it can be stopped."
+    )
+    min_samples_required: StrictInt = Field(3, ge=1, description="Other trials needed to compute a median.")
+    min_time_slice: StrictInt = Field(
+        0, ge=0, description="Iterations a trial runs before yielding (0: never)."
+    )
     hard_stop: bool = Field(True, description="Stop a trial below the median; false: only pause it.")
 
 

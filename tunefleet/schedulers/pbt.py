@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, StrictFloat, StrictInt
 
 from tunefleet.errors import ConfigError
 from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin
@@ -35,12 +35,12 @@ POPULATION_SEARCHERS = ("grid", "random")
 class PopulationOptions(SchedulerOptions):
     """Options shared by ``pbt`` and ``pb2`` (times in training iterations)."""
 
-    perturbation_interval: int = Field(4, ge=1, description="Iterations between exploit/explore steps.")
-    quantile_fraction: float = Field(
+    perturbation_interval: StrictInt = Field(4, ge=1, description="Iterations between exploit/explore steps.")
+    quantile_fraction: StrictFloat = Field(
         0.25, ge=0, le=0.5, description="Bottom fraction copies the top fraction of the population."
     )
     synch: bool = Field(True, description="Synchronous PBT: compare all members at the same iteration.")
-    seed: int | None = Field(None, description="Seeds explore, so a synchronous run repeats.")
+    seed: StrictInt | None = Field(None, description="Seeds explore, so a synchronous run repeats.")
     mutations: dict[str, Any] = Field(
         min_length=1, description="Hyperparameters PBT perturbs, in the syntax of space:."
     )
@@ -57,11 +57,11 @@ class PopulationOptions(SchedulerOptions):
 class PbtOptions(PopulationOptions):
     """Options of ``scheduler: {type: pbt, ...}``."""
 
-    burn_in_period: int = Field(0, ge=0, description="No perturbation before this many iterations.")
-    resample_probability: float = Field(
+    burn_in_period: StrictInt = Field(0, ge=0, description="No perturbation before this many iterations.")
+    resample_probability: StrictFloat = Field(
         0.25, ge=0, le=1, description="Chance to draw a mutated value afresh instead of perturbing it."
     )
-    perturbation_factors: tuple[float, float] = Field(
+    perturbation_factors: tuple[StrictFloat, StrictFloat] = Field(
         (1.2, 0.8), description="Factors a continuous value is multiplied by when perturbed."
     )
 

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunefleet.errors import ConfigError, Problem
+from tunefleet.errors import ConfigError, Problem, shown
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -64,6 +64,7 @@ __all__ = [
     "QUniform",
     "RandInt",
     "Space",
+    "Support",
     "Uniform",
     "flatten_conditionals",
     "parse_space",
@@ -75,11 +76,44 @@ __all__ = [
 
 def _is_number(value: Any) -> bool:
     # numbers.Real covers numpy scalars, which is what samplers hand back.
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float: no distribution can use it
+        return False
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _among(value: Any, options: Sequence[Any]) -> bool:
+    """``value in options``, except that true is not 1 and false is not 0 (Python says they are)."""
+    return any(value == o and isinstance(value, bool) == isinstance(o, bool) for o in options)
+
+
+@dataclass(frozen=True)
+class Support:
+    """The numbers a distribution draws: their type, step and range.
+
+    Attributes:
+        integral: Every value is a whole number (ints, or floats such as 3.0).
+        low: The smallest value (``-inf``: unbounded below).
+        high: The largest value (``inf``: unbounded above).
+        step: Values are multiples of it (None: any number of the range).
+        log: Drawn uniformly on a log scale.
+    """
+
+    integral: bool
+    low: float
+    high: float
+    step: float | None = None
+    log: bool = False
+
+    @property
+    def bounded(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
 
 
 class Param:
@@ -89,6 +123,8 @@ class Param:
     kind: str = ""
     #: True when the searcher chooses the value (everything but constants).
     sampled: bool = True
+    #: True for distributions uniform on a log scale.
+    log_scale: bool = False
 
     def to_ray(self) -> Any:
         """The equivalent Ray Tune domain (or plain value)."""
@@ -105,6 +141,10 @@ class Param:
     def examples(self) -> list[Any]:
         """Values at the edges of the support, used to check them against a trainable's hyperparameters."""
         raise NotImplementedError
+
+    def support(self) -> Support | None:
+        """The numbers a distribution draws; None for a parameter whose values are listed."""
+        return None
 
     def to_yaml(self) -> Any:
         """The YAML form this parameter was written in."""
@@ -148,6 +188,9 @@ class _Range(Param):
     def examples(self) -> list[Any]:
         return [self.low, self.high]
 
+    def support(self) -> Support:
+        return Support(integral=False, low=self.low, high=self.high, log=self.log_scale)
+
     def to_yaml(self) -> Any:
         return {self.kind: [self.low, self.high]}
 
@@ -171,6 +214,7 @@ class Uniform(_Range):
 
 class LogUniform(_Range):
     kind = "loguniform"
+    log_scale = True
 
     def to_ray(self) -> Any:
         from ray import tune
@@ -200,7 +244,18 @@ class _Quantized(Param):
         return _is_number(value) and self.low - slack <= value <= self.high + slack
 
     def examples(self) -> list[Any]:
-        return [self.low, self.high]
+        # What the back ends hand out at the ends: round(x / q) * q, e.g. 0.9000000000000001.
+        return [self.clip(self.low), self.clip(self.high)]
+
+    def support(self) -> Support:
+        # The bounds are multiples of q (parse_space checks), so a whole q gives whole values.
+        return Support(
+            integral=float(self.q).is_integer(),
+            low=self.low,
+            high=self.high,
+            step=self.q,
+            log=self.log_scale,
+        )
 
     def to_yaml(self) -> Any:
         return {self.kind: [self.low, self.high, self.q]}
@@ -230,6 +285,7 @@ class QUniform(_Quantized):
 
 class QLogUniform(_Quantized):
     kind = "qloguniform"
+    log_scale = True
 
     def to_ray(self) -> Any:
         from ray import tune
@@ -269,6 +325,9 @@ class RandInt(Param):
     def examples(self) -> list[Any]:
         return [self.low, self.high - 1]
 
+    def support(self) -> Support:
+        return Support(integral=True, low=self.low, high=self.high - 1, step=1)
+
     def clip(self, value: Any) -> Any:
         return int(min(max(round(value), self.low), self.high - 1))
 
@@ -298,6 +357,9 @@ class Normal(Param):
     def examples(self) -> list[Any]:
         return [self.mean]  # unbounded: only the centre is a value it surely takes
 
+    def support(self) -> Support:
+        return Support(integral=False, low=-math.inf, high=math.inf)
+
     def to_yaml(self) -> Any:
         return {self.kind: [self.mean, self.std]}
 
@@ -323,7 +385,7 @@ class Choice(Param):
         )
 
     def contains(self, value: Any) -> bool:
-        return value in self.options
+        return _among(value, self.options)
 
     def examples(self) -> list[Any]:
         return list(self.options)
@@ -394,7 +456,7 @@ class Conditional(Param):
         )
 
     def contains(self, value: Any) -> bool:
-        return value in self.options
+        return _among(value, self.options)
 
     def examples(self) -> list[Any]:
         return list(self.options)
@@ -425,7 +487,7 @@ def _pair(args: Any) -> str | None:
     if not isinstance(args, Sequence) or isinstance(args, str) or len(args) != 2:
         return "expected a list of two numbers [low, high]"
     if not all(_is_number(a) for a in args):
-        return f"expected two finite numbers [low, high], got {list(args)!r}"
+        return f"expected two finite numbers [low, high], got {shown(list(args))}"
     if not args[0] < args[1]:
         return f"expected low < high, got [{args[0]}, {args[1]}]"
     return None
@@ -452,7 +514,7 @@ def _parse_quantized(args: Any, log: bool) -> Param | str:
     if error:
         return error.replace("[low, high]", "[low, high, q]")
     if not _is_number(args[2]) or args[2] <= 0:
-        return f"expected a step q > 0, got {args[2]!r}"
+        return f"expected a step q > 0, got {shown(args[2])}"
     if log and args[0] <= 0:
         return f"expected 0 < low < high (a log scale needs positive bounds), got [{args[0]}, {args[1]}]"
     for bound in args[:2]:
@@ -469,7 +531,7 @@ def _parse_randint(args: Any) -> Param | str:
     if error:
         return error
     if not (_is_int(args[0]) and _is_int(args[1])):
-        return f"expected integers [low, high) (high exclusive), got {list(args)!r}"
+        return f"expected integers [low, high) (high exclusive), got {shown(list(args))}"
     return RandInt(args[0], args[1])
 
 
@@ -477,7 +539,7 @@ def _parse_normal(args: Any) -> Param | str:
     if not isinstance(args, Sequence) or isinstance(args, str) or len(args) != 2:
         return "expected a list [mean, std]"
     if not all(_is_number(a) for a in args):
-        return f"expected two finite numbers [mean, std], got {list(args)!r}"
+        return f"expected two finite numbers [mean, std], got {shown(list(args))}"
     if args[1] <= 0:
         return f"expected std > 0, got {args[1]}"
     return Normal(args[0], args[1])
@@ -489,7 +551,7 @@ def _parse_options(cls: type[Choice], args: Any) -> Param | str:
     if any(isinstance(a, Mapping) and len(a) == 1 and next(iter(a)) in DISTRIBUTIONS for a in args):
         return "options must be plain values; nested distributions are not supported"
     if len({repr(a) for a in args}) != len(args):
-        return f"expected distinct values, got {list(args)!r}"
+        return f"expected distinct values, got {shown(list(args))}"
     return cls(tuple(args))
 
 
@@ -516,12 +578,12 @@ def parse_param(raw: Any) -> Param | str:
     if len(raw) != 1:
         return (
             "expected a distribution with a single key such as {loguniform: [1e-4, 1e-1]}, "
-            f"got keys {sorted(map(str, raw))}; to pass a mapping as a constant write {{constant: ...}}"
+            f"got keys {shown(list(raw))}; to pass a mapping as a constant write {{constant: ...}}"
         )
     ((kind, args),) = raw.items()
     parser = DISTRIBUTIONS.get(kind)
     if parser is None:
-        return f"unknown distribution {kind!r}; expected one of: {', '.join(DISTRIBUTIONS)}"
+        return f"unknown distribution {shown(kind)}; expected one of: {', '.join(DISTRIBUTIONS)}"
     return parser(args)
 
 
@@ -556,7 +618,7 @@ def parse_space(raw: Any, source: str | Path, key: str = "space") -> Space:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise ConfigError.single(source, key, f"expected a mapping of hyperparameters, got {raw!r}")
+        raise ConfigError.single(source, key, f"expected a mapping of hyperparameters, got {shown(raw)}")
     space: Space = {}
     problems: list[Problem] = []
     for name, entry in raw.items():
@@ -579,7 +641,7 @@ def parse_space(raw: Any, source: str | Path, key: str = "space") -> Space:
     for path, name, _ in walk(space):
         if path != name and name in space:
             problems.append(
-                Problem(f"{key}.{path}", f"{name!r} is also a hyperparameter of the space itself")
+                Problem(f"{key}.{path}", f"{shown(name)} is also a hyperparameter of the space itself")
             )
     if problems:
         raise ConfigError(source, problems)

@@ -7,10 +7,12 @@ from there in the driver and shipped to every Ray worker with the job's runtime 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
+import io
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,13 +68,65 @@ class ResolvedTrainable:
     def is_class(self) -> bool:
         return inspect.isclass(self.obj)
 
+    @property
+    def reuses_actors(self) -> bool:
+        """Whether a trial may start in the process of a finished one (Tune's ``reuse_actors``).
 
-def _import(module_name: str, search_dirs: Sequence[Path]) -> Any:
+        Only a trainable that resets itself for a new config can: a class that overrides
+        ``reset_config`` (``Trainable.reset_config`` returns False), or a function (Ray's
+        ``FunctionTrainable`` restarts it). Ray 2.60 errs a trial whose reset returns False and
+        never tells the searcher, so a sweep of a class without ``reset_config`` stalls.
+        """
+        return not self.is_class or self._overrides("reset_config")
+
+    @property
+    def saves_checkpoints(self) -> bool:
+        """Whether Tune can checkpoint it: a function checkpoints itself (``tune.report(...,
+        checkpoint=...)``); a class needs ``save_checkpoint`` and ``load_checkpoint``, which
+        ``Trainable`` leaves raising NotImplementedError."""
+        return not self.is_class or (
+            self._overrides("save_checkpoint") and self._overrides("load_checkpoint")
+        )
+
+    def _overrides(self, method: str) -> bool:
+        from ray.tune import Trainable
+
+        return bool(getattr(self.obj, method) is not getattr(Trainable, method))
+
+
+def _import(module_name: str, ref: str, search_dirs: Sequence[Path]) -> Any:
+    """Import a trainable's module; an exit while importing (argparse too) is a TrainableNotFound."""
     added = [str(d) for d in search_dirs if str(d) not in sys.path]
     # Prepended so a user's module next to the experiment wins over an unrelated installed one;
     # kept on sys.path so that unpickling by reference keeps working in this process.
     sys.path[:0] = added
-    return importlib.import_module(module_name)
+    # What the module prints is held back until it has been imported: a module that exits
+    # (e.g. argparse on tunefleet's own command line) must not print its usage over ours.
+    out, err = io.StringIO(), io.StringIO()
+    exited: SystemExit | None = None
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            module = importlib.import_module(module_name)
+    except SystemExit as exc:
+        exited = exc
+    finally:
+        if exited is None:  # imported, or raised: what it printed belongs on the terminal
+            sys.stdout.write(out.getvalue())
+            sys.stderr.write(err.getvalue())
+    if exited is not None:
+        said = _last_line(err.getvalue()) or _last_line(out.getvalue())
+        raise TrainableNotFound(
+            f"importing {module_name!r} for trainable {ref!r} called sys.exit({exited.code!r})"
+            + (f" (it printed: {said})" if said else "")
+            + ": a module that holds a trainable must not exit when imported "
+            '(move that code under `if __name__ == "__main__":`)'
+        )
+    return module
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 def _local_root(module: Any, search_dirs: Sequence[Path]) -> Path | None:
@@ -92,11 +146,60 @@ def _local_root(module: Any, search_dirs: Sequence[Path]) -> Path | None:
     return None
 
 
-def _declared_metrics(obj: Any) -> frozenset[str] | None:
+def _declared_metrics(obj: Any, target: str) -> frozenset[str] | None:
     declared = getattr(obj, "reported_metrics", None)
     if callable(declared):
-        declared = declared()
-    return frozenset(declared) if declared is not None else None
+        try:
+            declared = declared()
+        except Exception as exc:
+            raise TrainableNotFound(
+                f"{target}.reported_metrics() raised {type(exc).__name__}: {exc}"
+            ) from exc
+    if declared is None:
+        return None
+    if (
+        isinstance(declared, str)
+        or not isinstance(declared, Iterable)
+        or not all(isinstance(name, str) for name in declared)
+    ):
+        raise TrainableNotFound(
+            f"{target} has reported_metrics = {declared!r}; expected a set of metric names, e.g. {{'score'}}"
+        )
+    return frozenset(declared)
+
+
+def _check_trainable(obj: Any, target: str) -> None:
+    """Refuse what Ray Tune would accept but cannot run: a trainable is a ``Trainable`` subclass
+    or a Python callable taking the trial's config as its one positional argument.
+
+    Ray wraps any callable whose signature binds one argument, so ``os:system`` or
+    ``builtins:eval`` would start and fail in every trial.
+    """
+    from ray.tune import Trainable
+
+    expected = "expected a ray.tune.Trainable subclass or a Python function f(config)"
+    if inspect.isclass(obj):
+        if not issubclass(obj, Trainable):
+            raise TrainableNotFound(
+                f"{target} is a class but not a ray.tune.Trainable subclass "
+                "(subclass tunefleet.TorchTrainable or ray.tune.Trainable, or pass a function f(config))"
+            )
+        return
+    if not callable(obj):
+        raise TrainableNotFound(f"{target} is neither a Trainable class nor a function f(config)")
+    if inspect.isbuiltin(obj) or inspect.ismethoddescriptor(obj):
+        raise TrainableNotFound(f"{target} is a built-in function, not a trainable; {expected}")
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):
+        raise TrainableNotFound(f"{target} has no signature Python can read; {expected}") from None
+    try:
+        signature.bind({})  # what Ray's wrap_function checks: f(config) must be a valid call
+    except TypeError:
+        raise TrainableNotFound(
+            f"{target} cannot be called with one positional argument, the trial's config "
+            f"(its signature is {signature}); expected a function f(config) or a ray.tune.Trainable subclass"
+        ) from None
 
 
 def resolve_trainable(ref: str, search_dirs: Sequence[Path] = ()) -> ResolvedTrainable:
@@ -118,7 +221,9 @@ def resolve_trainable(ref: str, search_dirs: Sequence[Path] = ()) -> ResolvedTra
             f"({', '.join(BUILTIN_TRAINABLES)}) or an import path 'package.module:Name'"
         )
     try:
-        module = _import(module_name, search_dirs)
+        module = _import(module_name, ref, search_dirs)
+    except TrainableNotFound:
+        raise
     except ModuleNotFoundError as exc:
         where = ", ".join(str(d) for d in search_dirs) or "sys.path"
         raise TrainableNotFound(
@@ -133,17 +238,7 @@ def resolve_trainable(ref: str, search_dirs: Sequence[Path] = ()) -> ResolvedTra
     if obj is None:
         raise TrainableNotFound(f"module {module_name!r} has no attribute {attr!r}")
 
-    from ray.tune import Trainable
-
-    if inspect.isclass(obj):
-        if not issubclass(obj, Trainable):
-            raise TrainableNotFound(
-                f"{target} is a class but not a ray.tune.Trainable subclass "
-                "(subclass tunefleet.TorchTrainable or ray.tune.Trainable, or pass a function f(config))"
-            )
-    elif not callable(obj):
-        raise TrainableNotFound(f"{target} is neither a Trainable class nor a function f(config)")
-
+    _check_trainable(obj, target)
     hyperparams = getattr(obj, "Hyperparams", None)
     if not (inspect.isclass(hyperparams) and issubclass(hyperparams, BaseModel)):
         hyperparams = None
@@ -151,7 +246,7 @@ def resolve_trainable(ref: str, search_dirs: Sequence[Path] = ()) -> ResolvedTra
         ref=ref,
         obj=obj,
         ship=_local_root(module, search_dirs),
-        reported_metrics=_declared_metrics(obj),
+        reported_metrics=_declared_metrics(obj, target),
         hyperparams=hyperparams,
     )
 
