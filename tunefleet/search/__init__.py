@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from tunefleet.search.searchers import SEARCHERS, build_search
-from tunefleet.search.spaces import DISTRIBUTIONS, Space, parse_space, to_hyperopt, to_ray
+from tunefleet.search.spaces import DISTRIBUTIONS, Space, parse_space
 
-__all__ = ["DISTRIBUTIONS", "SEARCHERS", "Space", "build_search", "parse_space", "to_hyperopt", "to_ray"]
+__all__ = ["DISTRIBUTIONS", "SEARCHERS", "Space", "build_search", "parse_space"]

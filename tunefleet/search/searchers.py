@@ -6,7 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tunefleet.config.schema import SearchSettings
-from tunefleet.search.spaces import Space, to_hyperopt, to_ray
+from tunefleet.search.hyperopt.space import to_hyperopt
+from tunefleet.search.ray_domains import to_ray
+from tunefleet.search.spaces import Space
 
 __all__ = ["SEARCHERS", "build_search"]
 
@@ -26,7 +28,7 @@ def _basic(grid_choices: bool) -> Callable[..., tuple[Any, dict[str, Any]]]:
 
 
 def _hyperopt(settings: SearchSettings, space: Space, metric: str, mode: str) -> tuple[Any, dict[str, Any]]:
-    from tunefleet.search.hyperopt_search import FlatHyperOptSearch
+    from tunefleet.search.hyperopt.searcher import FlatHyperOptSearch
 
     kwargs: dict[str, Any] = {}
     if settings.n_initial_points is not None:
