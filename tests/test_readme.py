@@ -41,3 +41,10 @@ def test_readme_own_trainable_example_validates_and_trains(tmp_path, monkeypatch
     assert 0.0 <= result["val_accuracy"] <= 1.0
     trainable.stop()
     sys.modules.pop("readme_models", None)
+
+
+def test_readme_experiment_file_reference_validates(tmp_path) -> None:
+    # Every key of the reference, hyperopt's own search keys included, is accepted as written.
+    (tmp_path / "reference.yaml").write_text(code_block("yaml", "n_initial_points: 8"))
+    experiment = load_experiment(tmp_path / "reference.yaml")
+    assert experiment.searcher_options.model_dump() == {"n_initial_points": 8, "gamma": 0.25}

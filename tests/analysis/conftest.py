@@ -132,7 +132,8 @@ def lr_experiment(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -> 
     """24 random trials, 2 iterations each; a tunefleet.yaml declares the space (lr is log)."""
     from ray import tune
 
-    from tunefleet.search.spaces import parse_space, to_ray
+    from tunefleet.search.ray_domains import to_ray
+    from tunefleet.search.spaces import parse_space
 
     storage = tmp_path_factory.mktemp("lr")
     tuner = tune.Tuner(

@@ -131,7 +131,7 @@ def test_exponent_without_a_dot_is_a_float(write_experiment) -> None:
         ),
         (
             ("algorithm: hyperopt", "algorithm: optuna"),
-            "search.algorithm: Input should be 'grid', 'random', 'hyperopt' or 'bohb'",
+            "search.algorithm: unknown search algorithm 'optuna'; expected one of: grid, random, hyperopt, bohb",
         ),
     ],
 )
@@ -151,7 +151,8 @@ def test_all_problems_are_reported_at_once(write_experiment) -> None:
 def test_random_search_rejects_hyperopt_only_options(write_experiment) -> None:
     text = VALID.replace("algorithm: hyperopt, seed: 0", "algorithm: random, seed: 0, n_initial_points: 3")
     assert problems_of(write_experiment(text)) == [
-        "search.n_initial_points: only used by algorithm hyperopt, not random"
+        "search.n_initial_points: only used by algorithm hyperopt, not random; "
+        "expected one of: algorithm, max_concurrent, points_to_evaluate, seed"
     ]
 
 

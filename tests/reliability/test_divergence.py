@@ -8,8 +8,9 @@ import numpy as np
 import torch
 
 from tunefleet.divergence import StopDiverged, is_diverged
-from tunefleet.search.hyperopt_search import FlatHyperOptSearch
-from tunefleet.search.spaces import parse_space, to_hyperopt
+from tunefleet.search.hyperopt.searcher import FlatHyperOptSearch
+from tunefleet.search.hyperopt.space import to_hyperopt
+from tunefleet.search.spaces import parse_space
 from tunefleet.trainables.tasks import DigitsMLP
 
 

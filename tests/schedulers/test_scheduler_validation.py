@@ -85,11 +85,11 @@ def problems(write_experiment: Callable[..., Path], text: str) -> list[str]:
         ),
         (
             "scheduler: {type: bohb}\n",
-            "scheduler.type: scheduler bohb needs search.algorithm bohb (its model proposes the configurations), got random; or use scheduler hyperband",
+            "scheduler.type: search.algorithm bohb and scheduler bohb only run together; got search.algorithm random with scheduler bohb: use both, or neither",
         ),
         (
             "search: {algorithm: bohb}\n",
-            "search.algorithm: bohb needs scheduler bohb (its HyperBand), got fifo",
+            "search.algorithm: search.algorithm bohb and scheduler bohb only run together; got search.algorithm bohb with scheduler fifo: use both, or neither",
         ),
     ],
 )

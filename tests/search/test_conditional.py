@@ -9,7 +9,9 @@ from ray.tune.search.variant_generator import generate_variants
 
 from tunefleet.config import load_experiment
 from tunefleet.errors import ConfigError
-from tunefleet.search.spaces import Conditional, flatten_conditionals, parse_space, to_hyperopt, to_ray
+from tunefleet.search.hyperopt.space import flatten_conditionals, to_hyperopt
+from tunefleet.search.ray_domains import to_ray
+from tunefleet.search.spaces import Conditional, parse_space
 
 SPACE = {
     "lr": {"loguniform": [1e-3, 1.0]},
@@ -203,7 +205,7 @@ def test_list_values_of_a_choice_reach_trials_unchanged_under_ray(grid: bool) ->
 def test_list_values_of_a_choice_reach_trials_unchanged_under_hyperopt() -> None:
     # Plain Hyperopt hands lists back as tuples, and Ray's HyperOptSearch cannot find a list
     # of points_to_evaluate among the options (a known Ray Tune bug); both are avoided.
-    from tunefleet.search.hyperopt_search import FlatHyperOptSearch
+    from tunefleet.search.hyperopt.searcher import FlatHyperOptSearch
 
     parsed = parse_space(LIST_CHOICE, "test")
     search = FlatHyperOptSearch(

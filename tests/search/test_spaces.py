@@ -11,7 +11,9 @@ from hyperopt.pyll import stochastic
 from ray.tune.search.hyperopt import HyperOptSearch
 
 from tunefleet.errors import ConfigError
-from tunefleet.search.spaces import parse_space, to_hyperopt, to_ray
+from tunefleet.search.hyperopt.space import to_hyperopt
+from tunefleet.search.ray_domains import to_ray
+from tunefleet.search.spaces import parse_space
 
 EVERY_DISTRIBUTION = {
     "u": {"uniform": [-1.0, 2.0]},

@@ -113,7 +113,8 @@ def load_results(
     Args:
         path: The experiment directory (``storage_path/name``), the one holding
             ``experiment_state-*.json``.
-        metric: Metric to rank trials by. Defaults to ``metric`` in ``<path>/tunefleet.yaml``.
+        metric: Metric to rank trials by. Defaults to ``metric`` in ``<path>/tunefleet.yaml``. A
+            metric given here that no trial reported is an error listing the reported ones.
         mode: ``"min"`` or ``"max"``. Defaults to ``mode`` in ``<path>/tunefleet.yaml``.
         scope: ``"last"`` ranks each trial by the last value it reported, ``"all"`` by the
             best value over all its iterations.
@@ -138,8 +139,12 @@ def load_results(
         raise TunefleetError(f"scope must be one of {list(get_args(Scope))}, got {scope!r}")
     settings = _read_tunefleet_yaml(exp_dir / TUNEFLEET_YAML)
     files = read_experiment(exp_dir)
+    asked_for = metric
     metric, checked_mode = _resolve_objective(exp_dir, settings, files, metric, mode)
-    _check_metric_reported(exp_dir, files, metric)
+    if asked_for is not None:
+        # A metric asked for that no trial reported is a typo. The sweep's own metric unreported
+        # is what the trials' errors explain (the summary lists them), not a reason to refuse.
+        _check_metric_reported(exp_dir, files, metric)
     name = settings.get("name")
     return ExperimentResults(
         files,

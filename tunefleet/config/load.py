@@ -16,16 +16,14 @@ from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
 from tunefleet.console import plural
 from tunefleet.errors import ConfigError, Problem, did_you_mean, shown
 from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin, get_scheduler
-from tunefleet.search.spaces import (
-    Choice,
-    Conditional,
-    Grid,
-    Normal,
-    Param,
-    Space,
-    parse_space,
-    walk,
+from tunefleet.search import (
+    SearcherOptions,
+    SearcherPlugin,
+    algorithm_keys,
+    get_searcher,
+    pairing_problem,
 )
+from tunefleet.search.spaces import Choice, Conditional, Grid, Param, Space, parse_space
 from tunefleet.trainables.registry import ResolvedTrainable, TrainableNotFound, resolve_trainable
 
 __all__ = ["MAX_TRIALS", "Experiment", "check_name_argument", "check_storage", "load_experiment"]
@@ -49,6 +47,7 @@ class Experiment:
         space: The parsed search space.
         trainable: The imported trainable.
         scheduler: The scheduler plugin and its validated options.
+        searcher: The search algorithm's plugin and its own validated options.
     """
 
     source: Path
@@ -58,6 +57,8 @@ class Experiment:
     trainable: ResolvedTrainable
     scheduler: SchedulerPlugin
     scheduler_options: SchedulerOptions
+    searcher: SearcherPlugin
+    searcher_options: SearcherOptions
 
     @property
     def name(self) -> str:
@@ -96,7 +97,7 @@ class Experiment:
     def grid_size(self) -> int:
         """Number of grid points (1 without grid values); each is run ``num_samples`` times."""
         enumerated: list[Choice] = [p for p in self.space.values() if isinstance(p, Grid)]
-        if self.search.algorithm == "grid":
+        if self.searcher.enumerates_choices:
             enumerated += [p for p in self.space.values() if type(p) is Choice]
         size = 1
         for param in enumerated:
@@ -201,6 +202,23 @@ def _parse_scheduler(raw: Any, source: Path) -> tuple[SchedulerPlugin, Scheduler
         return pydantic_problems(exc, plugin.options, prefix="scheduler")
 
 
+def _parse_search(raw: Any) -> tuple[SearcherPlugin, SearcherOptions] | list[Problem]:
+    """The algorithm's plugin and its own options; the common keys are the schema's."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("algorithm", "random"), str):
+        return []  # reported by the schema
+    try:
+        plugin = get_searcher(raw.get("algorithm", "random"))
+    except KeyError as exc:
+        return [Problem("search.algorithm", str(exc.args[0]))]
+    own, unknown = algorithm_keys(plugin, raw)
+    problems = [Problem(f"search.{key}", message) for key, message in unknown]
+    try:
+        options = plugin.options.model_validate(own)
+    except ValidationError as exc:
+        problems += pydantic_problems(exc, plugin.options, prefix="search")
+    return problems or (plugin, options)
+
+
 def _check_point(point: dict[str, Any], space: Space, key: str) -> list[Problem]:
     """A ``points_to_evaluate`` entry names hyperparameters of the space, with values inside it."""
     problems = []
@@ -224,68 +242,11 @@ def _check_point(point: dict[str, Any], space: Space, key: str) -> list[Problem]
     return problems
 
 
-def _check_search(space: Space, search: SearchSettings) -> list[Problem]:
+def _check_points(space: Space, search: SearchSettings) -> list[Problem]:
+    """Every ``points_to_evaluate`` entry lies in the space (what each algorithm adds is its own check)."""
     problems = []
-    algorithm = search.algorithm
-    sampled = {k: p for k, p in space.items() if p.sampled}
-    if algorithm != "hyperopt":
-        for option in ("n_initial_points", "gamma"):
-            if getattr(search, option) is not None:
-                problems.append(
-                    Problem(f"search.{option}", f"only used by algorithm hyperopt, not {algorithm}")
-                )
-    if algorithm == "hyperopt":
-        if not sampled:
-            problems.append(Problem("space", "hyperopt needs at least one sampled hyperparameter"))
-        for path, _, param in walk(space):
-            if isinstance(param, Grid):
-                problems.append(
-                    Problem(
-                        f"space.{path}.grid",
-                        "grid values cannot be used with search.algorithm hyperopt (TPE samples, "
-                        "it does not enumerate); use choice, or algorithm grid or random",
-                    )
-                )
-        conditionals = [k for k, p in space.items() if isinstance(p, Conditional)]
-        if conditionals and search.points_to_evaluate:
-            problems.append(
-                Problem(
-                    "search.points_to_evaluate",
-                    "Ray's HyperOptSearch cannot start from given points when the space has "
-                    f"conditional hyperparameters ({', '.join(conditionals)}); use algorithm random",
-                )
-            )
-    if algorithm == "bohb":
-        for path, _, param in walk(space):
-            if isinstance(param, Grid | Conditional | Normal):
-                problems.append(
-                    Problem(
-                        f"space.{path}.{param.kind}",
-                        f"search.algorithm bohb (a ConfigSpace) cannot express {param.kind} values; "
-                        "use algorithm random or hyperopt",
-                    )
-                )
-    if algorithm == "grid":
-        for path, _, param in walk(space):
-            if param.sampled and not isinstance(param, Choice):
-                problems.append(
-                    Problem(
-                        f"space.{path}.{param.kind}",
-                        "search.algorithm grid needs grid or choice values (or constants); "
-                        "use algorithm random to cross a grid with sampled values",
-                    )
-                )
     for index, point in enumerate(search.points_to_evaluate):
-        key = f"search.points_to_evaluate.{index}"
-        problems += _check_point(point, space, key)
-        missing = [k for k in sampled if k not in point]
-        if algorithm == "hyperopt" and missing:
-            problems.append(
-                Problem(
-                    key,
-                    f"hyperopt needs a value for every sampled hyperparameter; missing: {', '.join(missing)}",
-                )
-            )
+        problems += _check_point(point, space, f"search.points_to_evaluate.{index}")
     return problems
 
 
@@ -329,6 +290,10 @@ def load_experiment(
     except ConfigError as exc:
         problems += exc.problems
 
+    searcher = _parse_search(raw.get("search", {}))
+    if isinstance(searcher, list):
+        problems += searcher
+
     scheduler = _parse_scheduler(raw.get("scheduler", {"type": "fifo"}), source)
     if isinstance(scheduler, list):
         problems += scheduler
@@ -341,7 +306,13 @@ def load_experiment(
         except TrainableNotFound as exc:
             problems.append(Problem("trainable", str(exc)))
 
-    if problems or settings is None or trainable is None or isinstance(scheduler, list):
+    if (
+        problems
+        or settings is None
+        or trainable is None
+        or isinstance(scheduler, list)
+        or isinstance(searcher, list)
+    ):
         raise ConfigError(source, problems)
 
     if settings.name is not None:
@@ -372,7 +343,11 @@ def load_experiment(
         )
     if trainable.hyperparams is not None:
         problems += space_problems(space, trainable.hyperparams, trainable.ref)
-    problems += _check_search(space, settings.search)
+    search_plugin, search_options = searcher
+    problems += _check_points(space, settings.search)
+    problems += [
+        Problem(key, message) for key, message in search_plugin.check(search_options, space, settings.search)
+    ]
     plugin, options = scheduler
     if not trainable.saves_checkpoints:
         no_checkpoints = (
@@ -384,21 +359,30 @@ def load_experiment(
             problems.append(
                 Problem("scheduler.type", f"{plugin.name} moves trials through checkpoints; {no_checkpoints}")
             )
-    experiment = Experiment(source, raw, settings, space, trainable, plugin, options)
+    experiment = Experiment(
+        source, raw, settings, space, trainable, plugin, options, search_plugin, search_options
+    )
     if experiment.num_trials > MAX_TRIALS:
         problems.append(Problem("num_samples", _too_many_trials(experiment)))
     problems += [
         Problem(f"scheduler.{key}", message)
         for key, message in plugin.check(options, experiment.scheduler_context)
     ]
+    scheduler_missing = plugin.missing_dependencies()
     problems += [
         Problem("scheduler.type", f"scheduler {plugin.name} needs {missing}, which is not installed")
-        for missing in plugin.missing_dependencies()
+        for missing in scheduler_missing
     ]
-    if settings.search.algorithm == "bohb" and plugin.name != "bohb":
-        problems.append(
-            Problem("search.algorithm", f"bohb needs scheduler bohb (its HyperBand), got {plugin.name}")
+    problems += [
+        Problem(
+            "search.algorithm",
+            f"search algorithm {search_plugin.name} needs {missing}, which is not installed",
         )
+        for missing in search_plugin.missing_dependencies()
+        if missing not in scheduler_missing  # bohb: one missing module, one problem
+    ]
+    if paired := pairing_problem(search_plugin.name, plugin.name):
+        problems.append(Problem(*paired))
     mutation_space = getattr(options, "mutation_space", None)
     if mutation_space is not None and trainable.hyperparams is not None and not problems:
         problems += space_problems(

@@ -13,36 +13,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 from tunefleet.config.storage import uri_problem
+from tunefleet.search import SearchSettings  # the common keys; each algorithm validates its own
 
 
 class _Strict(BaseModel):
     # Numbers are StrictInt/StrictFloat: pydantic would read true as 1 (num_samples: true ran one
     # trial). No setting means anything with .inf or .nan (resources.cpu: .inf passed validation).
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class SearchSettings(_Strict):
-    """``search:``: how configurations are proposed."""
-
-    algorithm: Literal["grid", "random", "hyperopt", "bohb"] = Field(
-        "random",
-        description="grid: every combination of grid/choice values; random: Ray Tune's random "
-        "sampling (grid values are crossed with the samples); hyperopt: Tree-structured Parzen Estimator; "
-        "bohb: BOHB's model-based sampler (with scheduler bohb).",
-    )
-    seed: StrictInt | None = Field(
-        None, description="Makes sampling reproducible (Hyperopt: with max_concurrent 1)."
-    )
-    max_concurrent: StrictInt | None = Field(None, ge=1, description="At most this many trials run at once.")
-    points_to_evaluate: list[dict[str, Any]] = Field(
-        default_factory=list, description="Known good configurations to run first."
-    )
-    n_initial_points: StrictInt | None = Field(
-        None, ge=1, description="Hyperopt only: random trials before TPE takes over (Ray's default 20)."
-    )
-    gamma: StrictFloat | None = Field(
-        None, gt=0, lt=1, description="Hyperopt only: TPE's quantile separating good from bad trials."
-    )
 
 
 def _whole_or_fraction(value: float) -> float:
@@ -177,7 +154,8 @@ def parse_duration(value: Any) -> Any:
 
 
 class ExperimentFile(_Strict):
-    """The whole file. ``space`` and ``scheduler`` are parsed further by their own modules."""
+    """The whole file. ``space``, ``scheduler`` and the algorithm's own keys of ``search`` are
+    parsed further by their own modules."""
 
     name: str | None = Field(
         None,

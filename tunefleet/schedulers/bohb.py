@@ -1,8 +1,9 @@
 """``bohb``: BOHB (Falkner et al., 2018): HyperBand whose new trials come from a model.
 
 The scheduler is Ray's ``HyperBandForBOHB``; the configurations come from ``search.algorithm:
-bohb`` (Ray's ``TuneBOHB``, a kernel-density model per budget). The two only work together, so
-validation requires both. Needs the ``bohb`` extra: ``pip install 'tunefleet[bohb]'``
+bohb`` (Ray's ``TuneBOHB``, a kernel-density model per budget). The two only work together; the
+rule is stated once, by the searcher (``scheduler="bohb"`` in :mod:`tunefleet.search.bohb`), and
+validation applies it both ways. Needs the ``bohb`` extra: ``pip install 'tunefleet[bohb]'``
 (hpbandster and ConfigSpace).
 """
 
@@ -29,22 +30,9 @@ def build(options: BohbOptions, context: SchedulerContext) -> Any:
     )
 
 
-def check(options: BohbOptions, context: SchedulerContext) -> list[tuple[str, str]]:
-    if context.search_algorithm != "bohb":
-        return [
-            (
-                "type",
-                f"scheduler bohb needs search.algorithm bohb (its model proposes the configurations), "
-                f"got {context.search_algorithm}; or use scheduler hyperband",
-            )
-        ]
-    return []
-
-
 PLUGIN = SchedulerPlugin(
     name="bohb",
     options=BohbOptions,
     build=build,
-    check=check,
     requires=(("hpbandster", "bohb"), ("ConfigSpace", "bohb")),
 )

@@ -40,6 +40,7 @@ from ray.tune.schedulers.pb2 import PB2
 from ray.tune.search import BasicVariantGenerator
 
 from tunefleet.schedulers import LINEAGE_FILE, LINEAGE_KEYS
+from tunefleet.search.ray_domains import ray_domain
 from tunefleet.search.spaces import Choice, Space
 
 __all__ = ["LINEAGE_FILE", "LINEAGE_KEYS", "TunefleetPB2", "TunefleetPBT", "ray_mutations"]
@@ -53,7 +54,7 @@ def ray_mutations(space: Space) -> dict[str, Any]:
     (Ray treats ``tune.choice`` as continuous and multiplies it by 0.8 or 1.2.)
     """
     return {
-        key: list(param.options) if isinstance(param, Choice) else param.to_ray()
+        key: list(param.options) if isinstance(param, Choice) else ray_domain(param)
         for key, param in space.items()
     }
 

@@ -1,23 +1,12 @@
-"""The YAML search space, and its translation to Ray Tune domains and to Hyperopt ``hp.*``.
+"""The YAML search space: one syntax, parsed into parameters that know no back end.
 
-One syntax, two back ends. Each entry of ``space:`` is either a constant or a mapping with a
-single key naming a distribution:
-
-=============  ======================  ===================================================
-YAML           Ray Tune                Hyperopt
-=============  ======================  ===================================================
-uniform        tune.uniform            hp.uniform
-loguniform     tune.loguniform         hp.loguniform (bounds given in natural units here)
-quniform       tune.quniform/qrandint  hp.quniform (int when low, high and q are ints)
-qloguniform    tune.qloguniform/...    hp.qloguniform (int when low, high and q are ints)
-randint        tune.randint            hp.uniformint (high is exclusive in the YAML)
-normal         tune.randn              hp.normal
-choice         tune.choice             hp.choice
-grid           tune.grid_search        (not supported: TPE samples, it does not enumerate)
-conditional    tune.choice + domains   hp.choice of sub-spaces
-               that read the choice
-constant       the value               the value
-=============  ======================  ===================================================
+Each entry of ``space:`` is either a constant or a mapping with a single key naming a
+distribution: ``uniform``, ``loguniform``, ``quniform``, ``qloguniform``, ``randint`` (high
+exclusive), ``normal``, ``choice``, ``grid``, ``conditional`` or ``constant``. A parameter
+knows its values (:meth:`Param.contains`, :meth:`Param.support`, :meth:`Param.clip`) and its YAML
+form; each search algorithm converts the space for its back end (Ray Tune domains:
+:mod:`tunefleet.search.ray_domains`; Hyperopt: :mod:`tunefleet.search.hyperopt.space`), so a new
+back end is a new module, not a change to every parameter class.
 
 A ``conditional`` is a choice whose options bring hyperparameters of their own, sampled only
 when that option is chosen::
@@ -66,10 +55,7 @@ __all__ = [
     "Space",
     "Support",
     "Uniform",
-    "flatten_conditionals",
     "parse_space",
-    "to_hyperopt",
-    "to_ray",
     "walk",
 ]
 
@@ -126,14 +112,6 @@ class Param:
     #: True for distributions uniform on a log scale.
     log_scale: bool = False
 
-    def to_ray(self) -> Any:
-        """The equivalent Ray Tune domain (or plain value)."""
-        raise NotImplementedError
-
-    def to_hyperopt(self, label: str) -> Any:
-        """The equivalent Hyperopt expression (or plain value)."""
-        raise NotImplementedError
-
     def contains(self, value: Any) -> bool:
         """Whether ``value`` is a value this parameter can take."""
         raise NotImplementedError
@@ -160,12 +138,6 @@ class Constant(Param):
     value: Any
     kind = "constant"
     sampled = False
-
-    def to_ray(self) -> Any:
-        return self.value
-
-    def to_hyperopt(self, label: str) -> Any:
-        return self.value
 
     def contains(self, value: Any) -> bool:
         return bool(value == self.value)
@@ -201,30 +173,10 @@ class _Range(Param):
 class Uniform(_Range):
     kind = "uniform"
 
-    def to_ray(self) -> Any:
-        from ray import tune
-
-        return tune.uniform(self.low, self.high)
-
-    def to_hyperopt(self, label: str) -> Any:
-        from hyperopt import hp
-
-        return hp.uniform(label, self.low, self.high)
-
 
 class LogUniform(_Range):
     kind = "loguniform"
     log_scale = True
-
-    def to_ray(self) -> Any:
-        from ray import tune
-
-        return tune.loguniform(self.low, self.high)
-
-    def to_hyperopt(self, label: str) -> Any:
-        from hyperopt import hp
-
-        return hp.loguniform(label, math.log(self.low), math.log(self.high))
 
 
 @dataclass(frozen=True)
@@ -268,38 +220,10 @@ class _Quantized(Param):
 class QUniform(_Quantized):
     kind = "quniform"
 
-    def to_ray(self) -> Any:
-        from ray import tune
-
-        if self.integer:
-            return tune.qrandint(int(self.low), int(self.high), int(self.q))
-        return tune.quniform(self.low, self.high, self.q)
-
-    def to_hyperopt(self, label: str) -> Any:
-        from hyperopt import hp
-        from hyperopt.pyll import scope
-
-        expr = hp.quniform(label, self.low, self.high, self.q)
-        return scope.int(expr) if self.integer else expr
-
 
 class QLogUniform(_Quantized):
     kind = "qloguniform"
     log_scale = True
-
-    def to_ray(self) -> Any:
-        from ray import tune
-
-        if self.integer:
-            return tune.qlograndint(int(self.low), int(self.high), int(self.q))
-        return tune.qloguniform(self.low, self.high, self.q)
-
-    def to_hyperopt(self, label: str) -> Any:
-        from hyperopt import hp
-        from hyperopt.pyll import scope
-
-        expr = hp.qloguniform(label, math.log(self.low), math.log(self.high), self.q)
-        return scope.int(expr) if self.integer else expr
 
 
 @dataclass(frozen=True)
@@ -307,17 +231,6 @@ class RandInt(Param):
     low: int
     high: int  # exclusive, as in Ray Tune, Hyperopt and numpy
     kind = "randint"
-
-    def to_ray(self) -> Any:
-        from ray import tune
-
-        return tune.randint(self.low, self.high)
-
-    def to_hyperopt(self, label: str) -> Any:
-        from hyperopt import hp
-
-        # Ordinal, not categorical, so TPE models neighbourhoods (as Ray's own conversion does).
-        return hp.uniformint(label, self.low, self.high - 1)
 
     def contains(self, value: Any) -> bool:
         return _is_number(value) and float(value).is_integer() and self.low <= value < self.high
@@ -341,16 +254,6 @@ class Normal(Param):
     std: float
     kind = "normal"
 
-    def to_ray(self) -> Any:
-        from ray import tune
-
-        return tune.randn(self.mean, self.std)
-
-    def to_hyperopt(self, label: str) -> Any:
-        from hyperopt import hp
-
-        return hp.normal(label, self.mean, self.std)
-
     def contains(self, value: Any) -> bool:
         return _is_number(value)
 
@@ -369,21 +272,6 @@ class Choice(Param):
     options: tuple[Any, ...]
     kind = "choice"
 
-    def to_ray(self) -> Any:
-        from ray import tune
-
-        return tune.choice(list(self.options))
-
-    def to_hyperopt(self, label: str) -> Any:
-        from hyperopt import hp
-        from hyperopt.pyll import Literal
-
-        # Hyperopt reads a list option as an expression and hands back a tuple, and Ray's
-        # points_to_evaluate lookup cannot find it: wrapped as a literal, the value is kept as is.
-        return hp.choice(
-            label, [Literal(o) if isinstance(o, list | tuple | dict) else o for o in self.options]
-        )
-
     def contains(self, value: Any) -> bool:
         return _among(value, self.options)
 
@@ -396,15 +284,6 @@ class Choice(Param):
 
 class Grid(Choice):
     kind = "grid"
-
-    def to_ray(self) -> Any:
-        from ray import tune
-
-        return tune.grid_search(list(self.options))
-
-    def to_hyperopt(self, label: str) -> Any:
-        # Guarded by validation; reaching this is a bug.
-        raise TypeError(f"{label}: grid values cannot be translated to Hyperopt")
 
 
 @dataclass(frozen=True)
@@ -426,34 +305,6 @@ class Conditional(Param):
     def dependents(self) -> tuple[str, ...]:
         """Every hyperparameter some branch brings, in file order."""
         return tuple(dict.fromkeys(key for _, sub in self.branches for key, _ in sub))
-
-    def to_ray(self) -> Any:
-        from ray import tune
-
-        return tune.choice(list(self.options))
-
-    def dependent_domains(self, name: str) -> dict[str, Any]:
-        """Ray domains of the dependents: each samples the branch its parent ``name`` chose."""
-        from tunefleet.search.conditional import ConditionalDomain
-
-        return {
-            key: ConditionalDomain(
-                name, {opt: dict(sub)[key].to_ray() for opt, sub in self.branches if key in dict(sub)}
-            )
-            for key in self.dependents
-        }
-
-    def to_hyperopt(self, label: str) -> Any:
-        from hyperopt import hp
-
-        # Labels must be unique across branches (adam and adamw may both sample beta1).
-        return hp.choice(
-            label,
-            [
-                {label: option, **{key: p.to_hyperopt(f"{key}|{label}={option}") for key, p in sub}}
-                for option, sub in self.branches
-            ],
-        )
 
     def contains(self, value: Any) -> bool:
         return _among(value, self.options)
@@ -646,40 +497,3 @@ def parse_space(raw: Any, source: str | Path, key: str = "space") -> Space:
     if problems:
         raise ConfigError(source, problems)
     return space
-
-
-def to_ray(space: Space, grid_choices: bool = False) -> dict[str, Any]:
-    """Ray Tune ``param_space`` for the space.
-
-    Args:
-        space: The parsed space.
-        grid_choices: Enumerate ``choice`` parameters as a grid (for ``algorithm: grid``).
-    """
-    out: dict[str, Any] = {}
-    for name, param in space.items():
-        if grid_choices and type(param) is Choice:
-            param = Grid(param.options)
-        out[name] = param.to_ray()
-        if isinstance(param, Conditional):
-            out.update(param.dependent_domains(name))
-    return out
-
-
-def to_hyperopt(space: Space) -> dict[str, Any]:
-    """Hyperopt search space (a dict of ``hp.*`` expressions and constants)."""
-    return {name: param.to_hyperopt(name) for name, param in space.items()}
-
-
-def flatten_conditionals(config: dict[str, Any], space: Space) -> dict[str, Any]:
-    """Turn Hyperopt's nested branch of each conditional into the flat config trials get.
-
-    ``{optimizer: {optimizer: momentum, momentum: 0.9}}`` becomes ``{optimizer: momentum,
-    momentum: 0.9, beta1: None}``: every dependent key is present, None where not sampled.
-    """
-    flat = dict(config)
-    for name, param in space.items():
-        if isinstance(param, Conditional) and isinstance(flat.get(name), Mapping):
-            branch = dict(flat[name])
-            flat[name] = branch.pop(name)
-            flat.update({key: branch.get(key) for key in param.dependents})
-    return flat
