@@ -79,6 +79,14 @@ def test_malformed_addresses_are_refused_before_anything_starts(
     assert not (tmp_path / "results").exists()
 
 
+def test_a_malformed_address_is_refused_even_when_this_process_runs_ray(
+    ray_local: None, experiment: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(TunefleetError, match=r"expected 'auto', HOST:PORT"):
+        run_experiment(load_experiment(experiment), address="notahost", storage=str(tmp_path / "results"))
+    assert not (tmp_path / "results").exists()
+
+
 def test_unreachable_cloud_storage_exits_2_before_ray_starts(experiment: Path) -> None:
     storage = f"s3://bucket/runs?endpoint_override=127.0.0.1:{closed_port()}&scheme=http"
     proc = tunefleet("run", str(experiment), "--storage", storage)

@@ -180,6 +180,8 @@ def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> Callable[[], 
     """Start (or connect to) Ray; returns what shuts down what this call started (None: nothing)."""
     import ray
 
+    if address:
+        _address_endpoint(address)  # a malformed one is an error even where it goes unused
     if ray.is_initialized():
         if runtime_env:
             logger.warning(
