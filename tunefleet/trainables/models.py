@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
 from tunefleet.trainables.hyperparams import ActivationName
-from tunefleet.trainables.knobs import activation as make_activation
 
-__all__ = ["MLP", "CNN1d", "CNN2d", "Linear"]
+__all__ = ["MLP", "CNN1d", "CNN2d", "Linear", "activation"]
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+def activation(name: ActivationName) -> nn.Module:
+    """A fresh activation module by name (``leaky_relu`` uses torch's slope 0.01).
+
+    Raises:
+        ValueError: For an unknown name, listing the valid ones.
+    """
+    try:
+        return _ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(_ACTIVATIONS)}") from None
+
+
+# The models' constructors take an ``activation`` argument, which shadows the function.
+_activation_module = activation
 
 
 class MLP(nn.Module):
@@ -40,7 +63,7 @@ class MLP(nn.Module):
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
         for size in hidden:
-            layers += [nn.Linear(width, size), make_activation(activation), nn.Dropout(dropout)]
+            layers += [nn.Linear(width, size), _activation_module(activation), nn.Dropout(dropout)]
             width = size
         layers.append(nn.Linear(width, out_features))
         self.net = nn.Sequential(*layers)
@@ -96,7 +119,7 @@ class CNN1d(nn.Module):
         for kernel_size in kernel_sizes:
             layers += [
                 nn.Conv1d(width, channels, kernel_size, stride=stride, padding=padding),
-                make_activation(activation),
+                _activation_module(activation),
             ]
             width = channels
             out_length = _conv_output_length(out_length, kernel_size, stride, padding)
@@ -150,9 +173,9 @@ class CNN2d(nn.Module):
             raise ValueError(f"image_size must be at least 2, got {image_size}")
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, channels, 3, padding=1),
-            make_activation(activation),
+            _activation_module(activation),
             nn.Conv2d(channels, 2 * channels, 3, padding=1),
-            make_activation(activation),
+            _activation_module(activation),
             nn.MaxPool2d(2),
         )
         pooled = image_size // 2
