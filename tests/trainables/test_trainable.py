@@ -25,7 +25,12 @@ from tunefleet.trainables.base import CHECKPOINT_FILE
 from tunefleet.trainables.data import DataSplits
 from tunefleet.trainables.schedules import lr_multiplier
 
-from .helpers import assert_same_tensors, deterministic_metrics, same_weights
+from .helpers import (
+    assert_restore_continues_exactly,
+    assert_same_tensors,
+    deterministic_metrics,
+    same_weights,
+)
 
 BUILTINS: list[type[TorchTrainable[Any]]] = [
     Mnist1dMLP,
@@ -220,34 +225,7 @@ CHECKPOINT_CASES = [
 def test_checkpoint_restore_continues_bit_identically(
     cls: type[TorchTrainable[Any]], config: dict[str, Any], tmp_path: Path
 ) -> None:
-    straight, straight_results = _run(cls, config, 4)
-
-    first, _ = _run(cls, config, 2)
-    assert first.loop.order.position not in (0, len(first.data.x_train))  # saved mid-epoch
-    checkpoint = first.save(str(tmp_path / "checkpoint"))
-
-    # A new instance that has already trained: anything restore forgets shows up as a diff.
-    resumed, _ = _run(cls, config, 1)
-    resumed.restore(checkpoint)
-    assert resumed.iteration == 2
-    resumed_results = [resumed.train() for _ in range(2)]
-
-    assert [deterministic_metrics(resumed, r) for r in resumed_results] == [
-        deterministic_metrics(straight, r) for r in straight_results[2:]
-    ]
-    assert [r["training_iteration"] for r in resumed_results] == [3, 4]
-    assert_same_tensors(resumed.model.state_dict(), straight.model.state_dict())
-    assert_same_tensors(resumed.optimizer.state_dict(), straight.optimizer.state_dict())
-    assert_same_tensors(resumed.scheduler.state_dict(), straight.scheduler.state_dict())
-
-    # Control: the weights alone do not continue the run (optimizer state, schedule, batch
-    # order and dropout streams matter), so the equalities above are not vacuous.
-    weights_only = cls(config=dict(config))
-    state = torch.load(tmp_path / "checkpoint" / CHECKPOINT_FILE, weights_only=True)
-    weights_only.model.load_state_dict(state["model"])
-    for _ in range(2):
-        weights_only.train()
-    assert not same_weights(weights_only.model, straight.model)
+    assert_restore_continues_exactly(cls, config, tmp_path)
 
 
 def test_checkpoint_is_one_file_of_plain_values(tmp_path: Path) -> None:

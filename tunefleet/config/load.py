@@ -25,6 +25,7 @@ from tunefleet.search.spaces import (
     parse_space,
     walk,
 )
+from tunefleet.trainables.hyperparams import TrainingHyperparams
 from tunefleet.trainables.registry import ResolvedTrainable, TrainableNotFound, resolve_trainable
 
 __all__ = ["Experiment", "load_experiment"]
@@ -164,6 +165,12 @@ def _parse_scheduler(raw: Any, source: Path) -> tuple[SchedulerPlugin, Scheduler
         return pydantic_problems(exc, plugin.options, prefix="scheduler")
 
 
+def _error_message(error: Any) -> str:
+    """A pydantic error's message, without the "Value error, " prefix of a validator's ValueError."""
+    cause = error.get("ctx", {}).get("error")
+    return str(cause) if isinstance(cause, ValueError) else str(error["msg"])
+
+
 def _check_space_fits_trainable(
     space: Space, trainable: ResolvedTrainable, prefix: str = "space"
 ) -> list[Problem]:
@@ -187,11 +194,55 @@ def _check_space_fits_trainable(
             try:
                 model.model_validate({name: value})
             except ValidationError as exc:
-                messages = [e["msg"] for e in exc.errors() if e["loc"][:1] == (name,)]
+                messages = [_error_message(e) for e in exc.errors() if e["loc"][:1] == (name,)]
                 if messages:
                     problems.append(Problem(key, f"{value!r} is not a valid {name}: {messages[0]}"))
                     break
     return problems
+
+
+def _check_defaults(space: Space, trainable: ResolvedTrainable, injected: dict[str, Any]) -> list[Problem]:
+    """Hyperparameters the space leaves at their default are valid too, with the experiment's
+    constants (a default that is checked, such as a dataset directory that must exist)."""
+    model = trainable.hyperparams
+    if model is None:
+        return []
+    constants = {name: p.value for name, p in space.items() if isinstance(p, Constant)} | injected
+    try:
+        model.model_validate(constants)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            if not error["loc"] or error["loc"][0] in space:
+                continue  # values in the space are checked one by one
+            if error["type"] == "missing":
+                message = "required, and not set"
+            else:
+                message = f"not set, and the default does not work here: {_error_message(error)}"
+            problems.append(Problem(f"space.{error['loc'][0]}", message))
+        return problems
+    return []
+
+
+def _check_fp16_has_a_gpu(
+    space: Space, settings: ExperimentFile, trainable: ResolvedTrainable, prefix: str = "space"
+) -> list[Problem]:
+    """``precision: fp16`` needs a GPU (its kernels and gradient scaler); CPUs have bf16."""
+    model = trainable.hyperparams
+    if model is None or not issubclass(model, TrainingHyperparams):
+        return []
+    resources = settings.resources
+    if resources.gpu or (resources.workers is not None and resources.workers.gpu):
+        return []
+    return [
+        Problem(
+            f"{prefix}.{path}" if isinstance(param, Constant) else f"{prefix}.{path}.{param.kind}",
+            "fp16 needs a GPU, and this experiment's trials get none (resources.gpu and "
+            "resources.workers.gpu are 0); use bf16 or fp32 on CPUs, or give each trial a GPU",
+        )
+        for path, name, param in walk(space)
+        if name == "precision" and param.contains("fp16")
+    ]
 
 
 def _check_point(point: dict[str, Any], space: Space, key: str) -> list[Problem]:
@@ -356,9 +407,11 @@ def load_experiment(
             )
         )
     problems += _check_space_fits_trainable(space, trainable)
+    problems += _check_fp16_has_a_gpu(space, settings, trainable)
     problems += _check_search(space, settings.search)
     plugin, options = scheduler
     experiment = Experiment(source, raw, settings, space, trainable, plugin, options)
+    problems += _check_defaults(space, trainable, experiment.injected_constants())
     problems += [
         Problem(f"scheduler.{key}", message)
         for key, message in plugin.check(options, experiment.scheduler_context)
@@ -374,6 +427,7 @@ def load_experiment(
     mutation_space = getattr(options, "mutation_space", None)
     if mutation_space is not None and not problems:
         problems += _check_space_fits_trainable(mutation_space(), trainable, prefix="scheduler.mutations")
+        problems += _check_fp16_has_a_gpu(mutation_space(), settings, trainable, prefix="scheduler.mutations")
     if problems:
         raise ConfigError(source, problems)
     return experiment

@@ -241,7 +241,7 @@ class TrainingLoop:
         # Batches never wrap around an epoch, so one larger than the training set would never
         # be drawn; cap it instead.
         batch_size = min(hp.batch_size, self.data.num_train)
-        with self._trial_rngs():
+        with self._explain_compile_failures(), self._trial_rngs():
             start = time.perf_counter()
             loss_sum, lr = self._train_steps(batch_size)
             if self.device.type == "cuda":
@@ -316,12 +316,19 @@ class TrainingLoop:
         return x
 
     def _forward(self, x: Tensor) -> Tensor:
+        return self._forward_model(x)
+
+    @contextlib.contextmanager
+    def _explain_compile_failures(self) -> Iterator[None]:
+        """Turns a failure of torch.compile's backend (on the first forward or backward, or on
+        a recompilation) into an error that says which knob to turn."""
         if not self.hp.compile:
-            return self._forward_model(x)
+            yield
+            return
         from torch._dynamo.exc import BackendCompilerFailed
 
         try:
-            return self._forward_model(x)
+            yield
         except BackendCompilerFailed as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise RuntimeError(
@@ -478,6 +485,7 @@ class TrainingLoop:
             self.scheduler = build_lr_scheduler(self.optimizer, self.hp, start_step=state["global_step"])
         # A scaler saved disabled (fp32, bf16) has no state: an fp16 trial continuing it starts
         # from a fresh scale.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.scaler.is_enabled())
         if state["grad_scaler"] and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["grad_scaler"])
 

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from tunefleet.trainables.hyperparams import ActivationName
 
-__all__ = ["MLP", "CNN1d", "CNN2d", "Linear", "activation"]
+__all__ = ["MLP", "CNN1d", "CNN2d", "Linear", "ResNet18", "activation"]
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -206,3 +206,80 @@ class Linear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+
+class _BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm, added to the input (a 1x1 projection when the shape changes)."""
+
+    def __init__(self, in_channels: int, channels: int, stride: int, activation: ActivationName) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.act1 = _activation_module(activation)
+        self.conv2 = nn.Conv2d(channels, channels, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.act2 = _activation_module(activation)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, channels, 1, stride=stride, bias=False), nn.BatchNorm2d(channels)
+            )
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.act1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.act2(out + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 (He et al., 2016) adapted to 32x32 images, as trained on CIFAR-10.
+
+    The ImageNet stem (7x7 stride-2 convolution and max-pool) would shrink a 32x32 image to 8x8
+    before the first block; the CIFAR variant uses a 3x3 stride-1 convolution and no pooling.
+    Then four stages of two basic blocks, ``width``, 2x, 4x and 8x channels (64-512 by default),
+    each stage after the first halving the resolution; global average pooling; dropout; a linear
+    classifier. 11,173,962 parameters at width 64 with 10 classes.
+
+    Args:
+        num_classes: Number of outputs.
+        width: Channels of the stem and the first stage.
+        in_channels: Channels of the input images.
+        activation: Name of the activation after each block's convolutions.
+        dropout: Dropout probability before the classifier.
+
+    Example:
+        >>> import torch
+        >>> ResNet18(10, width=8)(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        width: int = 64,
+        in_channels: int = 3,
+        activation: ActivationName = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            _activation_module(activation),
+        )
+        blocks: list[nn.Module] = []
+        channels = width
+        for stage, stride in enumerate((1, 2, 2, 2)):
+            out_channels = width * 2**stage
+            blocks += [
+                _BasicBlock(channels, out_channels, stride, activation),
+                _BasicBlock(out_channels, out_channels, 1, activation),
+            ]
+            channels = out_channels
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels, num_classes)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.blocks(self.stem(x)))
