@@ -114,7 +114,7 @@ def test_a_sample_is_augmented_the_same_wherever_and_whenever_it_is_loaded() -> 
     batches = {}
     for workers in (0, 2):
         loader = StreamLoader(splits, workers, torch.device("cpu"), seed_base=7, eval_batch_size=50)
-        stream = loader.train_batches(BatchOrder(240, seed=0), batch_size=32, parts=1)
+        stream = loader.stream(BatchOrder(240, seed=0), batch_size=32, parts=1, steps=8)
         batches[workers] = [next(stream) for _ in range(8)]  # into the second epoch
         loader.close()
     for (x0, y0), (x2, y2) in zip(batches[0], batches[2], strict=True):
@@ -124,9 +124,11 @@ def test_a_sample_is_augmented_the_same_wherever_and_whenever_it_is_loaded() -> 
     for _ in range(3):
         order.next_batch(32)
     loader = StreamLoader(splits, 0, torch.device("cpu"), seed_base=7, eval_batch_size=50)
-    later = loader.train_batches(order, batch_size=32, parts=1)
+    later = loader.stream(order, batch_size=32, parts=1, steps=5)
     for expected_x, _ in batches[0][3:]:
         assert torch.equal(next(later)[0], expected_x)
+    # Then the evaluation batches of the iteration: validation (60 samples in batches of 50).
+    assert [len(next(later)[1]) for _ in range(loader.eval_batch_count("val"))] == [50, 10]
     loader.close()
 
 

@@ -241,14 +241,24 @@ class TrainingLoop:
         # Batches never wrap around an epoch, so one larger than the training set would never
         # be drawn; cap it instead.
         batch_size = min(hp.batch_size, self.data.num_train)
-        with self._explain_compile_failures(), self._trial_rngs():
-            start = time.perf_counter()
-            loss_sum, lr = self._train_steps(batch_size)
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)  # so the timing covers the queued kernels
-            train_seconds = time.perf_counter() - start
-            train_loss = self.shard.reduce_sum(loss_sum) / (hp.steps_per_iteration * self.shard.world_size)
-            tensors = {"train_loss": train_loss, **self._evaluate()}
+        if self._loader is not None and self._stream is None:
+            self._stream = self._loader.stream(
+                self.order, batch_size, hp.grad_accumulation, hp.steps_per_iteration
+            )
+        try:
+            with self._explain_compile_failures(), self._trial_rngs():
+                start = time.perf_counter()
+                loss_sum, lr = self._train_steps(batch_size)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)  # so the timing covers the queued kernels
+                train_seconds = time.perf_counter() - start
+                train_loss = self.shard.reduce_sum(loss_sum) / (
+                    hp.steps_per_iteration * self.shard.world_size
+                )
+                tensors = {"train_loss": train_loss, **self._evaluate()}
+        except BaseException:
+            self._stream = None  # out of step with the position now: restart from it next time
+            raise
         result: dict[str, Any] = to_floats(tensors)  # the one host sync of the iteration
         stopped = self._update_early_stopping(result["val_loss"])
         # A NaN or infinite loss never recovers: stop the trial cleanly and say why, rather
@@ -267,10 +277,6 @@ class TrainingLoop:
     def _train_steps(self, batch_size: int) -> tuple[Tensor, float]:
         """``steps_per_iteration`` optimizer steps; returns the summed loss and the last lr."""
         hp = self.hp
-        if self._loader is not None:
-            # From the consumed position: what the last iteration prefetched was dropped when the
-            # evaluation used the loader.
-            self._stream = self._loader.train_batches(self.order, batch_size, hp.grad_accumulation)
         params = [p for p in self.model.parameters() if p.requires_grad]
         loss_sum = torch.zeros((), device=self.device)
         lr = float(self.optimizer.param_groups[0]["lr"])
@@ -350,8 +356,9 @@ class TrainingLoop:
     # ------------------------------------------------------------------ evaluation
 
     def _eval_batches(self, split: str) -> Iterator[tuple[Tensor, Tensor]]:
-        if self._loader is not None:
-            yield from self._loader.eval_batches(split)
+        if self._loader is not None and self._stream is not None:
+            for _ in range(self._loader.eval_batch_count(split)):
+                yield next(self._stream)
             return
         data = self.data
         assert isinstance(data, DataSplits)
@@ -491,6 +498,7 @@ class TrainingLoop:
 
         self.global_step = state["global_step"]
         self.order.load_state_dict(state["data_position"])
+        self._stream = None  # the next iteration streams from the restored position
         early = state["early_stopping"]
         self._best_val_loss = early["best_val_loss"]
         self._iterations_without_improvement = early["iterations_without_improvement"]

@@ -16,8 +16,9 @@ on a restore in the middle of an epoch: a restored loader starts at the saved po
 saved permutation. Loading in the training process itself (``num_workers=0``) puts the trial's
 own generator state back after each batch, so it does not disturb dropout either.
 
-One DataLoader, and one set of persistent worker processes, serves all three splits: each
-``iter()`` over it follows the requests set just before (training, then validation, then test).
+One DataLoader, and one set of persistent worker processes, serves all three splits in one
+stream of requests: each iteration's training batches, then the validation and test batches,
+then the next iteration's (:meth:`StreamLoader.stream`).
 """
 
 from __future__ import annotations
@@ -149,41 +150,50 @@ class StreamLoader:
         if self._loader is None:
             raise RuntimeError("the loader is closed")
         self._requests.source = requests
-        # With persistent workers this resets the one iterator: batches still in flight for the
-        # previous requests are drained and dropped.
+        # With persistent workers this resets the one iterator: batches still in flight for an
+        # earlier stream (before a restore) are drained and dropped.
         for x, y in self._loader:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
-    def train_batches(
-        self, order: BatchOrder, batch_size: int, parts: int
+    def stream(
+        self, order: BatchOrder, batch_size: int, parts: int, steps: int
     ) -> Iterator[tuple[Tensor, Tensor]]:
-        """This process's training micro-batches from ``order``'s position on, without end.
+        """Every batch of this process from ``order``'s position on, in the order the loop uses
+        them, without end: each iteration's ``steps`` training batches (as micro-batches), then
+        the validation batches, then the test batches.
 
-        ``order`` is copied: the caller advances its own order one batch per optimizer step and
-        takes ``len(micro_batches(...))`` items from here for it.
+        One stream across iterations keeps the workers busy at every boundary: they load the next
+        iteration's first batches while the loop evaluates, and nothing they load is dropped.
+        ``order`` is copied; the caller advances its own order one batch per optimizer step.
         """
         ahead = order.clone()
+        evaluation = [*self._eval_requests("val"), *self._eval_requests("test")]
 
         def requests() -> Iterator[LoadRequest]:
             while True:
-                batch = ahead.next_batch(batch_size)
-                for part in micro_batches(batch, parts, self.rank, self.world_size):
-                    positions = range(part.start, part.start + len(part.indices))
-                    yield LoadRequest(
-                        "train",
-                        part.indices.tolist(),
-                        [sample_seed(self.seed_base, batch.epoch, p) for p in positions],
-                    )
+                for _ in range(steps):
+                    batch = ahead.next_batch(batch_size)
+                    for part in micro_batches(batch, parts, self.rank, self.world_size):
+                        positions = range(part.start, part.start + len(part.indices))
+                        yield LoadRequest(
+                            "train",
+                            part.indices.tolist(),
+                            [sample_seed(self.seed_base, batch.epoch, p) for p in positions],
+                        )
+                yield from evaluation
 
         return self._iterate(requests())
 
-    def eval_batches(self, split: str) -> Iterator[tuple[Tensor, Tensor]]:
-        """This process's share of the ``val`` or ``test`` set, in fixed batches."""
+    def eval_batch_count(self, split: str) -> int:
+        """How many batches of the ``val`` or ``test`` set this process loads per evaluation."""
+        return len(self._eval_requests(split))
+
+    def _eval_requests(self, split: str) -> list[LoadRequest]:
         size = len(getattr(self._splits, split))
         starts = range(0, size, self.eval_batch_size)
         mine = itertools.islice(starts, self.rank, None, self.world_size)
         stream = _EVAL_SPLITS[split]
-        requests = [
+        return [
             LoadRequest(
                 split,
                 list(range(start, min(start + self.eval_batch_size, size))),
@@ -191,7 +201,6 @@ class StreamLoader:
             )
             for start in mine
         ]
-        return self._iterate(requests)
 
     def close(self) -> None:
         """Stops the worker processes now (idempotent)."""
