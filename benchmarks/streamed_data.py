@@ -5,6 +5,8 @@ at a time from a ``torch.utils.data.Dataset`` and augmented per sample in the Da
 (random crop with 4-pixel padding, horizontal flip, normalisation; torch's global generator).
 Both arms train the same model from the same initial weights with SGD + momentum, batch 128,
 the same number of DataLoader worker processes and one torch thread in the training process.
+Figures: samples/s of the whole iteration (wall clock), per CPU-second of the training process
+(steadier on a shared machine; the workers' CPU time is not in it), and of the training steps.
 
 - ``tunefleet``: a :class:`TorchTrainable` whose ``load_data`` returns
   :class:`~tunefleet.trainables.data.DatasetSplits`; ``step()`` called directly (no Ray). It adds
@@ -12,7 +14,8 @@ the same number of DataLoader worker processes and one torch thread in the train
   generators seeded in the worker), one worker pool for the three splits.
 - ``bare``: the loop anyone would write: ``DataLoader(shuffle=True, drop_last=True,
   persistent_workers=True)`` for training and one for each evaluation set, forward, loss,
-  ``zero_grad``, ``backward``, ``step``.
+  ``zero_grad``, ``backward``, ``step``; evaluation of loss and accuracy (the trainable also
+  computes macro precision, recall and F1).
 
 One repetition is one Tune iteration: ``--steps`` optimizer steps, then evaluation of the
 validation and test sets. The arms alternate (A B, B A, ...); each figure is the median of the
@@ -21,7 +24,7 @@ per-round ratios. Two models bracket the cost of the data path: ``resnet`` (ResN
 shows).
 
     python -m benchmarks.streamed_data              # 10 rounds per model
-    python -m benchmarks.streamed_data --smoke      # 2 rounds of 4 steps, small data
+    python -m benchmarks.streamed_data --smoke      # 2 rounds of 3 steps of 32, small data
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from pydantic import Field
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from benchmarks.common import Report, argument_parser, run_interleaved, summarize
+from benchmarks.common import Report, argument_parser, paired_rates, rate_figures
 from tunefleet.trainables import TorchTrainable, TrainingHyperparams
 from tunefleet.trainables.data import DatasetSplits
 from tunefleet.trainables.models import Linear, ResNet18
@@ -156,11 +159,13 @@ class BareLoop:
         self.last_train_seconds = time.perf_counter() - start
         self.model.eval()
         with torch.no_grad():
-            for loader in self.eval_loaders:
-                correct = total = 0
+            for loader in self.eval_loaders:  # loss and accuracy, one host sync per set
+                loss_sum = correct = torch.zeros(())
                 for x, y in loader:
-                    correct += int((self.model(x).argmax(1) == y).sum())
-                    total += len(y)
+                    logits = self.model(x)
+                    loss_sum = loss_sum + F.cross_entropy(logits, y, reduction="sum")
+                    correct = correct + (logits.argmax(1) == y).sum()
+                float(loss_sum), float(correct)
 
 
 class _Transformed(Dataset[tuple[Tensor, int]]):
@@ -176,9 +181,9 @@ class _Transformed(Dataset[tuple[Tensor, int]]):
 
 
 def measure_model(
-    report: Report, model: str, args: Any, rates: dict[str, dict[str, list[float]]]
-) -> tuple[StreamedImages, BareLoop]:
-    """Runs both arms interleaved for one model; fills ``rates[arm]`` with per-round figures."""
+    report: Report, model: str, args: Any
+) -> tuple[StreamedImages, BareLoop, dict[str, dict[str, list[float]]]]:
+    """Runs both arms interleaved for one model; returns them and their per-round rates."""
     config: dict[str, Any] = {
         "model": model,
         "optimizer": "momentum",
@@ -194,15 +199,6 @@ def measure_model(
     bare = BareLoop(trainable.data, trainable.hp, args.workers, copy.deepcopy(trainable.model.state_dict()))
     samples = args.steps * args.batch_size
 
-    def timed(arm: str, iteration: Callable[[], float]) -> float:
-        start = time.perf_counter()
-        train_rate = iteration()
-        wall = time.perf_counter() - start
-        per_arm = rates.setdefault(arm, {"wall": [], "train": []})
-        per_arm["wall"].append(samples / wall)
-        per_arm["train"].append(train_rate)
-        return samples / wall
-
     def tunefleet_iteration() -> float:
         return float(trainable.step()["samples_per_s"])
 
@@ -210,15 +206,15 @@ def measure_model(
         bare.iteration()
         return samples / bare.last_train_seconds
 
-    arms = {
-        "tunefleet": lambda: timed("tunefleet", tunefleet_iteration),
-        "bare": lambda: timed("bare", bare_iteration),
-    }
-    report.log(f"{model}: warm-up, {args.warmup} iteration(s) of each arm")
-    run_interleaved(arms, args.warmup)
-    rates.clear()
-    run_interleaved(arms, args.rounds, log=lambda text: report.log(f"{model}: {text}"))
-    return trainable, bare
+    report.log(f"{model}: warm-up, {args.warmup} iteration(s) of each arm, then {args.rounds} rounds")
+    rates = paired_rates(
+        {"tunefleet": tunefleet_iteration, "bare": bare_iteration},
+        samples,
+        args.rounds,
+        args.warmup,
+        log=lambda text: report.log(f"{model}: {text}"),
+    )
+    return trainable, bare, rates
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -233,7 +229,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--models", default="resnet,linear", help="comma-separated: resnet, linear")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.rounds, args.steps, args.warmup, args.train_size, args.eval_size = 2, 4, 1, 600, 100
+        args.rounds, args.steps, args.warmup, args.batch_size = 2, 3, 1, 32
+        args.train_size, args.eval_size = 300, 64
 
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
@@ -254,30 +251,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{args.rounds} interleaved rounds: samples/s, median [interquartile range]",
         ["model", "what is timed", "tunefleet", "bare DataLoader loop", "ratio (paired per round)"],
     )
+    kinds = {
+        "wall": "whole iteration (train + eval), wall clock",
+        "cpu": "whole iteration, per CPU-second of the training process",
+        "train": "training steps only, wall clock",
+    }
     figures: dict[str, Any] = {}
     for model in args.models.split(","):
-        rates: dict[str, dict[str, list[float]]] = {}
-        trainable, bare = measure_model(report, model, args, rates)
-        figures[model] = {}
-        for kind, label in (("wall", "whole iteration (train + eval)"), ("train", "training steps only")):
-            paired = [t / b for t, b in zip(rates["tunefleet"][kind], rates["bare"][kind], strict=True)]
-            ratio = summarize(paired)
-            tunefleet_rate, bare_rate = summarize(rates["tunefleet"][kind]), summarize(rates["bare"][kind])
-            table.append([model, label, tunefleet_rate, bare_rate, ratio])
-            figures[model][kind] = {
-                "label": label,
-                "tunefleet_samples_per_s": tunefleet_rate,
-                "bare_samples_per_s": bare_rate,
-                "ratio": ratio,
-                "raw": {arm: rates[arm][kind] for arm in rates},
-            }
+        trainable, bare, rates = measure_model(report, model, args)
+        figures[model] = rate_figures(rates, kinds, table, row_prefix=[model])
         trainable.stop()
         del bare  # its persistent workers stop with its loaders
+        report.figures = figures
         report.save()  # partial figures survive an interrupted run
     report.figures = figures
     report.note(
-        "ratio = tunefleet / bare of the same round; > 1 means tunefleet is faster. Wall clock, "
-        "on the machine as it was (see the load average): both arms share it, interleaved."
+        "ratio = tunefleet / bare of the same round; > 1 means tunefleet is faster. Wall clock is "
+        "on the machine as it was (see the load average), both arms interleaved; the CPU-second "
+        "figure counts the training process only (one torch thread), not its DataLoader workers, "
+        "so it leaves out time spent waiting for a core but also the workers' loading work."
     )
     return report.finish()
 

@@ -15,7 +15,7 @@ from tunefleet.config import load_experiment
 from tunefleet.errors import ConfigError
 from tunefleet.trainables import DigitsCNN, DigitsMLP, LinearRegression, TorchTrainable
 
-from .helpers import assert_restore_continues_exactly, same_weights
+from .helpers import same_weights
 
 #: DigitsMLP without dropout and with plain SGD: an update is the gradient times the lr, so
 #: runs that compute the same gradient end with (nearly) the same weights.
@@ -93,49 +93,6 @@ def test_bf16_autocast_runs_the_forward_in_bfloat16_and_stays_close_to_fp32() ->
     assert all(p.dtype == torch.float32 for p in bf16.model.parameters())  # master weights stay fp32
     with bf16.loop._autocast():
         assert bf16.model(bf16.data.x_val[:2]).dtype == torch.bfloat16
-
-
-SPEED_CHECKPOINT_CASES = [
-    pytest.param(
-        DigitsCNN,
-        {
-            "channels": 4,
-            "dropout": 0.3,
-            "precision": "bf16",
-            "channels_last": True,
-            "grad_accumulation": 3,
-            "grad_clip": 0.5,
-            "optimizer": "momentum",
-            "lr": 0.05,
-            "steps_per_iteration": 6,
-            "batch_size": 100,
-            "max_iterations": 4,
-        },
-        id="digits_cnn-bf16-channels_last-accumulation-clip",
-    ),
-    # fp16 on the CPU is slow and refused by experiment validation, but torch runs it: here it
-    # exercises the gradient scaler (enabled, with state) through a checkpoint.
-    pytest.param(
-        DigitsMLP,
-        {
-            "hidden": 16,
-            "dropout": 0.3,
-            "precision": "fp16",
-            "grad_clip": 1.0,
-            "steps_per_iteration": 6,
-            "batch_size": 100,
-            "max_iterations": 4,
-        },
-        id="digits_mlp-fp16-scaler-clip",
-    ),
-]
-
-
-@pytest.mark.parametrize(("cls", "config"), SPEED_CHECKPOINT_CASES)
-def test_checkpoint_restore_with_speed_knobs_continues_bit_identically(
-    cls: type[TorchTrainable[Any]], config: dict[str, Any], tmp_path: Path
-) -> None:
-    assert_restore_continues_exactly(cls, config, tmp_path)
 
 
 def test_fp16_gradient_scaler_state_is_in_the_checkpoint_and_restored(tmp_path: Path) -> None:

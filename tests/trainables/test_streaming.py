@@ -163,3 +163,22 @@ def test_dataset_splits_reject_what_a_dataloader_cannot_index() -> None:
         DatasetSplits(Blobs(10, 0), iter(range(3)), Blobs(10, 0))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="training dataset is empty"):
         DatasetSplits(Blobs(0, 0), Blobs(10, 0), Blobs(10, 0))
+
+
+def test_readme_streamed_dataset_example_trains_with_a_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+    import sys
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "class NoisyMLP" in b]
+    (tmp_path / "readme_streamed.py").write_text(block)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from readme_streamed import NoisyMLP  # type: ignore[import-not-found]
+
+    trainable = NoisyMLP(config={"hidden": 8, "steps_per_iteration": 3, "num_workers": 1})
+    result = trainable.train()
+    assert 0 <= result["val_accuracy"] <= 1 and result["global_step"] == 3
+    trainable.stop()
+    sys.modules.pop("readme_streamed", None)

@@ -218,6 +218,38 @@ CHECKPOINT_CASES = [
         },
         id="linear_regression-adamw-inverse_sqrt",
     ),
+    pytest.param(
+        DigitsCNN,
+        {
+            "channels": 4,
+            "dropout": 0.3,
+            "precision": "bf16",
+            "channels_last": True,
+            "grad_accumulation": 3,
+            "grad_clip": 0.5,
+            "optimizer": "momentum",
+            "lr": 0.05,
+            "steps_per_iteration": 6,
+            "batch_size": 100,
+            "max_iterations": 4,
+        },
+        id="digits_cnn-bf16-channels_last-accumulation-clip",
+    ),
+    # fp16 on the CPU is slow and refused by experiment validation, but torch runs it: here it
+    # exercises the gradient scaler (enabled, with state) through a checkpoint.
+    pytest.param(
+        DigitsMLP,
+        {
+            "hidden": 16,
+            "dropout": 0.3,
+            "precision": "fp16",
+            "grad_clip": 1.0,
+            "steps_per_iteration": 6,
+            "batch_size": 100,
+            "max_iterations": 4,
+        },
+        id="digits_mlp-fp16-scaler-clip",
+    ),
 ]
 
 

@@ -43,18 +43,23 @@ _EVAL_SPLITS = {"val": 1, "test": 2}
 
 @dataclass(frozen=True)
 class LoadRequest:
-    """One batch to load: which split, which indices, and the seeds to load them with.
+    """One batch to load: which split, which indices, and where their seeds come from.
 
     Attributes:
         split: ``train``, ``val`` or ``test``.
         indices: Indices into that split's dataset.
-        seeds: One seed per sample (training), or a single one for the whole batch (evaluation,
-            whose batches are fixed).
+        epoch: The epoch of a training batch; for an evaluation batch, minus the split's number.
+        start: Position of the first sample in the epoch's permutation (training), or of the
+            batch in the evaluation set.
+        per_sample: Seed each sample at its own position (training), or the batch once
+            (evaluation, whose batches are fixed).
     """
 
     split: str
     indices: list[int]
-    seeds: list[int]
+    epoch: int
+    start: int
+    per_sample: bool
 
 
 class SeededSamples(Dataset[tuple[Any, Any]]):
@@ -62,10 +67,16 @@ class SeededSamples(Dataset[tuple[Any, Any]]):
 
     The DataLoader hands a whole :class:`LoadRequest` (what its batch sampler yields) to
     :meth:`__getitems__`, in a worker process or, without workers, in the training process.
+    Seeds are derived there, not in the training process, which only says where the batch is.
+
+    Args:
+        splits: The datasets.
+        seed_base: ``derive_seed(trial seed, SAMPLE_STREAM)``.
     """
 
-    def __init__(self, splits: DatasetSplits) -> None:
+    def __init__(self, splits: DatasetSplits, seed_base: int) -> None:
         self.splits = splits
+        self.seed_base = seed_base
 
     def __getitem__(self, request: LoadRequest) -> tuple[Any, Any]:
         raise TypeError("SeededSamples loads whole LoadRequests through __getitems__")
@@ -77,13 +88,12 @@ class SeededSamples(Dataset[tuple[Any, Any]]):
         # Only the CPU generators are seeded (and so saved); CUDA's is the trial's own.
         saved = get_global_rngs(torch.device("cpu")) if in_training_process else None
         try:
-            per_sample = len(request.seeds) == len(request.indices)
-            if not per_sample:
-                seed_sample_rngs(request.seeds[0])
+            if not request.per_sample:
+                seed_sample_rngs(sample_seed(self.seed_base, request.epoch, request.start))
             samples = []
             for i, index in enumerate(request.indices):
-                if per_sample:
-                    seed_sample_rngs(request.seeds[i])
+                if request.per_sample:
+                    seed_sample_rngs(sample_seed(self.seed_base, request.epoch, request.start + i))
                 x, y = dataset[index]
                 if transform is not None:
                     x = transform(x)
@@ -135,7 +145,7 @@ class StreamLoader:
         self._splits = splits
         self._requests = _Requests()
         self._loader: DataLoader[Any] | None = DataLoader(
-            SeededSamples(splits),
+            SeededSamples(splits, seed_base),
             batch_sampler=cast(Any, self._requests),  # yields LoadRequests, not index lists
             num_workers=num_workers,
             pin_memory=device.type == "cuda",
@@ -174,12 +184,7 @@ class StreamLoader:
                 for _ in range(steps):
                     batch = ahead.next_batch(batch_size)
                     for part in micro_batches(batch, parts, self.rank, self.world_size):
-                        positions = range(part.start, part.start + len(part.indices))
-                        yield LoadRequest(
-                            "train",
-                            part.indices.tolist(),
-                            [sample_seed(self.seed_base, batch.epoch, p) for p in positions],
-                        )
+                        yield LoadRequest("train", part.indices.tolist(), batch.epoch, part.start, True)
                 yield from evaluation
 
         return self._iterate(requests())
@@ -192,12 +197,10 @@ class StreamLoader:
         size = len(getattr(self._splits, split))
         starts = range(0, size, self.eval_batch_size)
         mine = itertools.islice(starts, self.rank, None, self.world_size)
-        stream = _EVAL_SPLITS[split]
+        epoch = -_EVAL_SPLITS[split]
         return [
             LoadRequest(
-                split,
-                list(range(start, min(start + self.eval_batch_size, size))),
-                [sample_seed(self.seed_base, -stream, start)],
+                split, list(range(start, min(start + self.eval_batch_size, size))), epoch, start, False
             )
             for start in mine
         ]
