@@ -287,13 +287,15 @@ class TrainingLoop:
             parts = micro_batches(batch, hp.grad_accumulation, self.shard.rank, self.shard.world_size)
             self.optimizer.zero_grad(set_to_none=True)
             for i, part in enumerate(parts):
-                x, y = self._training_inputs(part, batch.epoch)
-                with self._accumulating(last=i == len(parts) - 1), self._autocast():
-                    loss = self.task.loss(self._forward(x), y)
-                    objective = loss * part.weight
-                    if hp.l1 > 0 and i == len(parts) - 1:  # once per step, not per micro-batch
-                        objective = objective + hp.l1 * torch.stack([p.abs().sum() for p in params]).sum()
-                self.scaler.scale(objective).backward()
+                last = i == len(parts) - 1
+                x, y = self._training_inputs(part)
+                with self._accumulating(last):  # forward and backward of one micro-batch
+                    with self._autocast():
+                        loss = self.task.loss(self._forward(x), y)
+                        objective = loss * part.weight
+                        if hp.l1 > 0 and last:  # once per step, not per micro-batch
+                            objective = objective + hp.l1 * torch.stack([p.abs().sum() for p in params]).sum()
+                    self.scaler.scale(objective).backward()
                 # Accumulate on the device: an .item() here would stall the GPU every step.
                 loss_sum += loss.detach() * part.weight
             if hp.grad_clip is not None:
@@ -305,7 +307,7 @@ class TrainingLoop:
             self.global_step += 1
         return loss_sum, lr
 
-    def _training_inputs(self, part: MicroBatch, epoch: int) -> tuple[Tensor, Tensor]:
+    def _training_inputs(self, part: MicroBatch) -> tuple[Tensor, Tensor]:
         if self._stream is not None:
             x, y = next(self._stream)
         else:
@@ -350,13 +352,16 @@ class TrainingLoop:
         return torch.autocast(self.device.type, dtype=dtype)
 
     def _accumulating(self, last: bool) -> contextlib.AbstractContextManager[Any]:
-        """Context of one micro-batch's forward/backward; DDP skips gradient sync but on the last."""
+        """Context of one micro-batch's forward and backward: a DDP process would skip the
+        gradient all-reduce (``no_sync``) on every micro-batch but the ``last`` of the step."""
         return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ evaluation
 
     def _eval_batches(self, split: str) -> Iterator[tuple[Tensor, Tensor]]:
-        if self._loader is not None and self._stream is not None:
+        if self._loader is not None:
+            # The evaluation batches follow each iteration's training batches in the stream.
+            assert self._stream is not None, "evaluation of streamed data outside run_iteration"
             for _ in range(self._loader.eval_batch_count(split)):
                 yield next(self._stream)
             return
