@@ -256,9 +256,8 @@ def test_a_cifar10_experiment_with_a_wrong_data_dir_names_it(tmp_path: Path) -> 
         load_experiment(REPO / "experiments" / "cifar10_pbt.yaml", [f"space.data_dir={tmp_path}"])
     (problem,) = info.value.problems
     assert problem.key == "space.data_dir"
-    assert problem.message.startswith(
-        f"{str(tmp_path)!r} is not a valid data_dir: CIFAR-10 not found in {tmp_path}"
-    )
+    assert "is not a valid data_dir" in problem.message
+    assert f"CIFAR-10 not found in {tmp_path} (missing data_batch_1," in problem.message
 
 
 def test_validate_command_exits_2_naming_the_missing_data(tmp_path: Path) -> None:
