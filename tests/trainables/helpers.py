@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pickle
 import random
-import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -165,74 +164,7 @@ class UnaugmentedStreamedBlobs(StreamedBlobs):
         return DatasetSplits(Blobs(240, 1), Blobs(60, 2), Blobs(60, 3))
 
 
-# ------------------------------------------------------------------------ CIFAR-10 on disk
-
-
-class _Python2Pickler(pickle._Pickler):  # type: ignore[name-defined]
-    """Writes what CIFAR-10's Python 2 cPickle wrote at protocol 2.
-
-    Python 2 strings were byte strings (``SHORT_BINSTRING``/``BINSTRING``; Python 3 would wrap
-    bytes in ``_codecs.encode`` at protocol 2), and numpy of the time pickled arrays with
-    ``numpy.core.multiarray._reconstruct``.
-    """
-
-    dispatch = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
-
-    def _save_python2_str(self, obj: bytes | str) -> None:
-        data = obj if isinstance(obj, bytes) else obj.encode("ascii")
-        if len(data) < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
-        self.memoize(obj)
-
-    dispatch[bytes] = _save_python2_str
-    dispatch[str] = _save_python2_str
-
-    def save_global(self, obj: Any, name: str | None = None) -> None:
-        module = obj.__module__.replace("numpy._core.", "numpy.core.")
-        self.write(pickle.GLOBAL + f"{module}\n{name or obj.__qualname__}\n".encode())
-        self.memoize(obj)
-
-
-def _write_python2_pickle(path: Path, value: Any) -> None:
-    with open(path, "wb") as f:
-        _Python2Pickler(f, protocol=2).dump(value)
-
-
-CIFAR10_LABEL_NAMES = [
-    b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"
-]  # fmt: skip
-
-
-def write_cifar10_archive(directory: Path, per_batch: int = 40, test: int = 50, seed: int = 0) -> Path:
-    """Writes the python version of CIFAR-10's files with random images into ``directory``.
-
-    The exact on-disk layout of ``cifar-10-batches-py``: ``data_batch_1`` .. ``data_batch_5``
-    (``per_batch`` images each), ``test_batch`` (``test`` images) and ``batches.meta``, each a
-    protocol-2 pickle of a dict with byte-string keys; ``b"data"`` is a uint8 array of shape
-    ``(N, 3072)``, channel-major, ``b"labels"`` a list of ints.
-
-    Returns:
-        ``directory``.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    files = [(f"data_batch_{i}", f"training batch {i} of 5", per_batch) for i in range(1, 6)]
-    for name, label, n in [*files, ("test_batch", "testing batch 1 of 1", test)]:
-        batch = {
-            b"batch_label": label.encode(),
-            b"labels": [int(v) for v in rng.integers(0, 10, size=n)],
-            b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
-            b"filenames": [f"image_{name}_{i}.png".encode() for i in range(n)],
-        }
-        _write_python2_pickle(directory / name, batch)
-    meta = {b"num_cases_per_batch": per_batch, b"label_names": CIFAR10_LABEL_NAMES, b"num_vis": 3072}
-    _write_python2_pickle(directory / "batches.meta", meta)
-    return directory
-
-
 def read_written_batch(path: Path) -> dict[bytes, Any]:
-    """A batch written by :func:`write_cifar10_archive`, read back with plain pickle."""
+    """A batch written by :func:`~tunefleet.trainables.cifar10.write_random_archive`, read back with plain pickle."""
     with open(path, "rb") as f:
         return pickle.load(f, encoding="bytes")

@@ -27,11 +27,12 @@ from tunefleet.trainables.cifar10 import (
     find_cifar10,
     load_cifar10,
     read_batch,
+    write_random_archive,
 )
 from tunefleet.trainables.models import ResNet18
 from tunefleet.trainables.transforms import ImageBatchTransform, random_crop, random_horizontal_flip
 
-from .helpers import assert_restore_continues_exactly, read_written_batch, write_cifar10_archive
+from .helpers import assert_restore_continues_exactly, read_written_batch
 
 EXPERIMENTS = ["cifar10_lr_batch_grid.yaml", "cifar10_asha.yaml", "cifar10_pbt.yaml"]
 
@@ -39,7 +40,7 @@ EXPERIMENTS = ["cifar10_lr_batch_grid.yaml", "cifar10_asha.yaml", "cifar10_pbt.y
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """5 x 40 training and 50 test images in ``.../cifar-10-batches-py``."""
-    return write_cifar10_archive(tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py")
+    return write_random_archive(tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py")
 
 
 @pytest.fixture

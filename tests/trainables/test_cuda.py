@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from tunefleet.trainables import Cifar10ResNet, DigitsMLP, TorchTrainable
+from tunefleet.trainables.cifar10 import write_random_archive
 
-from .helpers import StreamedBlobs, assert_same_tensors, same_weights, write_cifar10_archive
+from .helpers import StreamedBlobs, assert_same_tensors, same_weights
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -35,7 +36,7 @@ def _finite(result: dict[str, Any]) -> bool:
 def test_cifar10_resnet_trains_on_the_gpu_with_mixed_precision_and_channels_last(
     tmp_path: Path, precision: str
 ) -> None:
-    archive = write_cifar10_archive(tmp_path / "cifar-10-batches-py")
+    archive = write_random_archive(tmp_path / "cifar-10-batches-py")
     config = {
         "data_dir": str(archive),
         "width": 16,
@@ -55,7 +56,7 @@ def test_cifar10_resnet_trains_on_the_gpu_with_mixed_precision_and_channels_last
 
 
 def test_checkpoint_on_the_gpu_restores_its_device_state(tmp_path: Path) -> None:
-    archive = write_cifar10_archive(tmp_path / "cifar-10-batches-py")
+    archive = write_random_archive(tmp_path / "cifar-10-batches-py")
     config = {"data_dir": str(archive), "width": 8, "batch_size": 16, "steps_per_iteration": 3}
     config |= {"precision": "fp16", "dropout": 0.2}
     cls = on_cuda(Cifar10ResNet)

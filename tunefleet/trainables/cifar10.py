@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pickle
 import shlex
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ __all__ = [
     "find_cifar10",
     "load_cifar10",
     "read_batch",
+    "write_random_archive",
 ]
 
 ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -174,3 +176,77 @@ def load_cifar10(data_dir: str | Path, val_fraction: float = 0.1) -> DataSplits:
         train_batch_transform=ImageBatchTransform(CIFAR10_MEAN, CIFAR10_STD, crop_padding=4, flip=True),
         eval_batch_transform=ImageBatchTransform(CIFAR10_MEAN, CIFAR10_STD),
     )
+
+
+# --------------------------------------------------------------------------- writing (tests, benchmarks)
+
+
+# The pure-Python pickler (the C one cannot be taught to write Python 2 strings); untyped in typeshed.
+_PurePickler: Any = pickle._Pickler
+
+
+class _Python2Pickler(_PurePickler):
+    """Writes what CIFAR-10's Python 2 cPickle wrote at protocol 2.
+
+    Python 2 strings were byte strings (``SHORT_BINSTRING``/``BINSTRING``; Python 3 would wrap
+    bytes in ``_codecs.encode`` at protocol 2), and numpy of the time pickled arrays with
+    ``numpy.core.multiarray._reconstruct``.
+    """
+
+    dispatch = dict(_PurePickler.dispatch)
+
+    def _save_python2_str(self, obj: bytes | str) -> None:
+        data = obj if isinstance(obj, bytes) else obj.encode("ascii")
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[bytes] = _save_python2_str
+    dispatch[str] = _save_python2_str
+
+    def save_global(self, obj: Any, name: str | None = None) -> None:
+        module = obj.__module__.replace("numpy._core.", "numpy.core.")
+        self.write(pickle.GLOBAL + f"{module}\n{name or obj.__qualname__}\n".encode())
+        self.memoize(obj)
+
+
+def _write_python2_pickle(path: Path, value: Any) -> None:
+    with open(path, "wb") as f:
+        _Python2Pickler(f, protocol=2).dump(value)
+
+
+_LABEL_NAMES = [
+    b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"
+]  # fmt: skip
+
+
+def write_random_archive(directory: Path, per_batch: int = 40, test: int = 50, seed: int = 0) -> Path:
+    """Writes the python version of CIFAR-10's files with random images into ``directory``.
+
+    For tests and benchmarks, which must not download the data: the real loading code runs on
+    files byte-for-byte like the official ones.
+
+    The exact on-disk layout of ``cifar-10-batches-py``: ``data_batch_1`` .. ``data_batch_5``
+    (``per_batch`` images each), ``test_batch`` (``test`` images) and ``batches.meta``, each a
+    protocol-2 pickle of a dict with byte-string keys; ``b"data"`` is a uint8 array of shape
+    ``(N, 3072)``, channel-major, ``b"labels"`` a list of ints.
+
+    Returns:
+        ``directory``.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    files = [(f"data_batch_{i}", f"training batch {i} of 5", per_batch) for i in range(1, 6)]
+    for name, label, n in [*files, ("test_batch", "testing batch 1 of 1", test)]:
+        batch = {
+            b"batch_label": label.encode(),
+            b"labels": [int(v) for v in rng.integers(0, 10, size=n)],
+            b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
+            b"filenames": [f"image_{name}_{i}.png".encode() for i in range(n)],
+        }
+        _write_python2_pickle(directory / name, batch)
+    meta = {b"num_cases_per_batch": per_batch, b"label_names": _LABEL_NAMES, b"num_vis": 3072}
+    _write_python2_pickle(directory / "batches.meta", meta)
+    return directory
