@@ -34,7 +34,7 @@ def _template_sweep(workdir: Path) -> Path:
     import ray
     from ray import tune
 
-    from tunefleet.runner import init_local_ray
+    from tunefleet.run.session import init_local_ray
 
     def trainable(config: dict[str, Any]) -> None:
         if config["lr"] > 0.05:

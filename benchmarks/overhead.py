@@ -71,7 +71,7 @@ def _run_ray(kind: str, tuned: bool, trials: int, iterations: int, storage: Path
     from ray import tune
 
     from benchmarks.trivial import NoWork, no_work
-    from tunefleet.runner import init_local_ray
+    from tunefleet.run.session import init_local_ray
 
     trainable = tune.with_resources(NoWork if kind == "class" else no_work, {"cpu": 1})
     tuned_settings: dict[str, Any] = {"reuse_actors": True} if tuned else {}

@@ -3,7 +3,7 @@ runner on one long-lived local Ray and read every result back.
 
 Each sweep is exactly what ``tunefleet run FILE.yaml --address <this Ray>`` would run: the mapping
 is written to a YAML file, validated by :func:`tunefleet.config.load_experiment` and run by
-:func:`tunefleet.runner.run_experiment`. Ray is started once per benchmark (not once per sweep) so
+:func:`tunefleet.run.run_experiment`. Ray is started once per benchmark (not once per sweep) so
 that timings measure the sweeps, not Ray's start-up. The machine record and the JSON are
 :mod:`benchmarks.common`'s.
 """
@@ -66,7 +66,7 @@ def local_ray(num_cpus: int, num_gpus: int | None = None) -> Iterator[None]:
     """
     import ray
 
-    from tunefleet.runner import init_local_ray
+    from tunefleet.run.session import init_local_ray
 
     if ray.is_initialized():  # e.g. the test suite's session Ray: use it as it is
         yield
@@ -94,11 +94,11 @@ def run_sweep(spec: Mapping[str, Any], storage: Path) -> Sweep:
 
     from tunefleet.analysis import load_results
     from tunefleet.config import load_experiment
-    from tunefleet.runner import run_experiment
+    from tunefleet.run import run_experiment
 
     # The benchmark's Ray already ships the benchmarks package (see local_ray): the runner's
     # warning that an already-initialized Ray does not ship it does not apply.
-    logging.getLogger("tunefleet.runner").setLevel(logging.ERROR)
+    logging.getLogger("tunefleet.run.session").setLevel(logging.ERROR)
     storage.mkdir(parents=True, exist_ok=True)
     source = storage / f"{spec['name']}.yaml"
     source.write_text(yaml.safe_dump(dict(spec), sort_keys=False), encoding="utf-8")

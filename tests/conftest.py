@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-# Ray 2.60 enables token auth for new local clusters; every Ray process of the suite uses the
-# same mode, and it must be set before Ray is imported (Ray caches its config at import).
-os.environ.setdefault("RAY_AUTH_MODE", "token")
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import USER_MODULE
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +23,7 @@ def ray_local() -> Iterator[None]:
     if ray.is_initialized():  # pragma: no cover - someone else owns it
         yield
         return
-    from tunefleet.runner import init_local_ray
+    from tunefleet.run.session import init_local_ray
 
     init_local_ray(num_cpus=2, log_to_driver=False)
     yield
@@ -47,42 +40,6 @@ def write_experiment(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
-
-
-def tunefleet(
-    *args: str, cwd: Path = REPO, timeout: float = 300, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the real command line in a fresh process (by default with its own embedded Ray)."""
-    return subprocess.run(
-        [sys.executable, "-m", "tunefleet.cli", *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": "", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-USER_MODULE = '''
-"""A user's own trainables, next to the experiment file, not installed anywhere."""
-from ray import tune
-
-from tunefleet.trainables.tasks import LinearRegression
-
-
-class MyRegression(LinearRegression):
-    """Subclassing a built-in is enough to get every tunefleet knob."""
-
-
-def score_fn(config):
-    if config["x"] > 0.9:
-        raise RuntimeError("deliberate failure for x > 0.9")
-    for i in range(3):
-        tune.report({"score": -(config["x"] - 0.3) ** 2})
-
-
-score_fn.reported_metrics = {"score"}
-'''
 
 
 @pytest.fixture

@@ -1,15 +1,23 @@
-"""Tiny trainables for tests of the tuning machinery (no torch: fast and deterministic), and
-what tests read printed output with."""
+"""Helpers shared by the whole suite: tiny trainables for tests of the tuning machinery (no torch:
+fast and deterministic), the real command line in a subprocess, and what tests read printed output
+with."""
 
 from __future__ import annotations
 
 import io
 import math
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from ray import tune
 from rich.console import Console
+
+#: The repository's root.
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _optimum(config: dict[str, Any]) -> float:
@@ -49,3 +57,39 @@ def rendered(summary: dict[str, Any], width: int = 200, tracebacks: bool = False
     console = Console(width=width, record=True, color_system=None, file=io.StringIO())
     render_summary(summary, console, tracebacks=tracebacks)
     return console.export_text()
+
+
+def tunefleet(
+    *args: str, cwd: Path = REPO, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a fresh process (by default with its own embedded Ray)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tunefleet.cli", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": "", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+USER_MODULE = '''
+"""A user's own trainables, next to the experiment file, not installed anywhere."""
+from ray import tune
+
+from tunefleet.trainables.tasks import LinearRegression
+
+
+class MyRegression(LinearRegression):
+    """Subclassing a built-in is enough to get every tunefleet knob."""
+
+
+def score_fn(config):
+    if config["x"] > 0.9:
+        raise RuntimeError("deliberate failure for x > 0.9")
+    for i in range(3):
+        tune.report({"score": -(config["x"] - 0.3) ** 2})
+
+
+score_fn.reported_metrics = {"score"}
+'''

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from benchmarks import gpu_throughput, search_efficiency, streamed_data
-from tests.conftest import REPO
 from tests.processes import kill_session
+from tests.support import REPO
 from tunefleet.config import load_experiment
 
 pytestmark = pytest.mark.slow

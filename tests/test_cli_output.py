@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from rich.cells import cell_len
 
-from tests.conftest import REPO, USER_MODULE, tunefleet
+from tests.support import REPO, USER_MODULE, tunefleet
 from tunefleet import cli
 
 # rich would read these as markup: "[/x]" crashes (MarkupError), "[bohb]" and "[bold]" vanish.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, USER_MODULE, tunefleet
+from tests.support import REPO, USER_MODULE, tunefleet
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +111,7 @@ def pressed_ctrl_c(*_: object, **__: object) -> None:
 def test_ctrl_c_after_the_sweep_ended_only_skips_the_summary(quickstart, monkeypatch, capsys) -> None:
     import tunefleet.analysis
     from tunefleet import cli
-    from tunefleet.runner import RunOutcome
+    from tunefleet.run import RunOutcome
 
     _, path = quickstart
     monkeypatch.setattr(tunefleet.analysis, "render_summary", pressed_ctrl_c)

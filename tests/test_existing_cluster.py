@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tunefleet
 from tests.ray_nodes import short_temp_dir, start_head
+from tests.support import tunefleet
 
 pytestmark = pytest.mark.slow
 

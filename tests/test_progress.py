@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from tunefleet.progress import ProgressCallback
+from tunefleet.run.callbacks import ProgressCallback
 
 
 def finished_lines(total: int) -> list[str]:

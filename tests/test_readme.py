@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
-from tests.conftest import REPO
+from tests.support import REPO
 from tunefleet.config import load_experiment
 
 README = (REPO / "README.md").read_text()
@@ -16,6 +16,11 @@ def code_block(language: str, containing: str) -> str:
     return next(b for b in blocks if containing in b)
 
 
+def code_block_in(text: str, containing: str) -> str:
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    return next(b for b in blocks if containing in b)
+
+
 def test_readme_quickstart_is_two_commands_that_install_run_and_test() -> None:
     section = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
@@ -23,8 +28,17 @@ def test_readme_quickstart_is_two_commands_that_install_run_and_test() -> None:
     assert "tunefleet run experiments/quickstart.yaml" in commands[0]
     assert commands[1].strip().endswith("pytest")
     ci = (REPO / ".ci/run").read_text()
-    assert "pip install --quiet torch==2.13.0" in ci and 'pip install --quiet -e ".[test]"' in ci
+    assert "pip install --quiet torch==2.13.0" in ci and 'pip install --quiet -e ".[dev]"' in ci
+    assert 'pip install -e ".[dev]"' in commands[1]
     assert ci.strip().endswith("pytest")
+
+
+def test_ci_runs_the_checks_of_the_development_section_before_the_suite() -> None:
+    section = README.split("## Development", 1)[1].split("\n## ", 1)[0]
+    documented = [line.split("#")[0].strip() for line in code_block_in(section, "ruff check").splitlines()]
+    ci_lines = [line.strip() for line in (REPO / ".ci/run").read_text().splitlines()]
+    checks = [c for c in documented if c and not c.startswith("pip install")]
+    assert [line for line in ci_lines if line in checks] == checks
 
 
 def test_readme_own_trainable_example_validates_and_trains(tmp_path, monkeypatch) -> None:

@@ -11,13 +11,13 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.conftest import REPO
 from tests.processes import command_line, kill_session, session_members
+from tests.support import REPO
 
 STAND_IN_DRIVER = textwrap.dedent(
     """\
     import subprocess, sys, time
-    from tunefleet.reaper import Reaper
+    from tunefleet.run.reaper import Reaper
 
     # Not started by Ray: the reaper must leave it alone.
     bystander = subprocess.Popen(["sleep", "600"])
@@ -51,7 +51,7 @@ def test_a_killed_drivers_ray_processes_end_and_nothing_else_does() -> None:
         assert driver.stdout is not None
         bystander, raylet = map(int, driver.stdout.readline().split())
         members = session_members(driver.pid)
-        (reaper,) = [pid for pid in members if "-m tunefleet.reaper" in command_line(pid)]
+        (reaper,) = [pid for pid in members if "-m tunefleet.run.reaper" in command_line(pid)]
         agent = next(pid for pid in members if command_line(pid).endswith("sleep 601 "))
         driver.kill()
         driver.wait()
@@ -64,7 +64,7 @@ def test_a_killed_drivers_ray_processes_end_and_nothing_else_does() -> None:
 
 
 def test_the_reaper_ignores_the_signals_a_supervisor_sends_the_whole_group() -> None:
-    reaper = subprocess.Popen([sys.executable, "-m", "tunefleet.reaper"], cwd=REPO, stdin=subprocess.PIPE)
+    reaper = subprocess.Popen([sys.executable, "-m", "tunefleet.run.reaper"], cwd=REPO, stdin=subprocess.PIPE)
     try:
         signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         while not all(ignored(reaper.pid, signum) for signum in signals):  # it is starting

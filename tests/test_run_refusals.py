@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tunefleet
+from tests.support import tunefleet
 from tunefleet.config import load_experiment
 from tunefleet.errors import TunefleetError
-from tunefleet.runner import check_remote_storage, run_experiment
+from tunefleet.run import run_experiment
+from tunefleet.run.session import check_remote_storage
 
 QUADRATIC = """\
     trainable: tests.support:quadratic

@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import tunefleet
-from tests.support import rendered
+from tests.support import rendered, tunefleet
 from tunefleet.analysis import load_results
 from tunefleet.config import load_experiment
 from tunefleet.errors import ConfigError
-from tunefleet.runner import run_experiment
+from tunefleet.run import run_experiment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -29,7 +29,7 @@ __all__ = [
 _LAZY = {
     "Experiment": "tunefleet.config",
     "load_experiment": "tunefleet.config",
-    "run_experiment": "tunefleet.runner",
+    "run_experiment": "tunefleet.run",
     "load_results": "tunefleet.analysis",
     "TorchTrainable": "tunefleet.trainables",
 }
@@ -37,7 +37,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from tunefleet.analysis import load_results
     from tunefleet.config import Experiment, load_experiment
-    from tunefleet.runner import run_experiment
+    from tunefleet.run import run_experiment
     from tunefleet.trainables import TorchTrainable
 
 

@@ -127,7 +127,7 @@ def run(
     """Validate an experiment file, run the sweep and summarize it."""
     _embedded_ray_auth(address)
     from tunefleet.config import load_experiment
-    from tunefleet.runner import run_experiment
+    from tunefleet.run import run_experiment
 
     exp = load_experiment(experiment, overrides)
     _sweep(
@@ -149,7 +149,7 @@ def _sweep(start: Callable[[], Any], address: str | None, top: int) -> None:
     from ray.tune import TuneError
 
     from tunefleet.analysis import load_results, render_summary
-    from tunefleet.resume import resume_command
+    from tunefleet.rundir import resume_command
 
     try:
         outcome = start()
@@ -207,7 +207,7 @@ def cluster_validate(files: tuple[str, ...]) -> None:
 def resume(directory: str, address: str | None, top: int) -> None:
     """Continue an interrupted sweep in DIRECTORY (what `tunefleet run` printed) to its end."""
     _embedded_ray_auth(address)
-    from tunefleet.runner import resume_experiment
+    from tunefleet.run import resume_experiment
 
     _sweep(lambda: resume_experiment(directory, address=address, console=_err), address, top)
 

@@ -2,9 +2,10 @@
 
 A diverged model never recovers, so training it further wastes the budget, and raising would make
 ``failure.max_failures`` retry it from a checkpoint that diverges again. Built-in trainables mark
-such a result ``diverged: true`` and stop themselves; :class:`StopDiverged` stops any other
-trainable whose tuned metric stops being a finite number; and the Hyperopt searcher records the
-trial with the worst possible loss, so TPE learns to avoid that region.
+such a result ``diverged: true`` and stop themselves; the run's stopper
+(:class:`tunefleet.run.callbacks.StopDiverged`) stops any other trainable whose tuned metric stops
+being a finite number; and the Hyperopt searcher records the trial with the worst possible loss, so
+TPE learns to avoid that region. No Ray here: analysis reads results with it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ray.tune import Stopper
-
 from tunefleet.scalars import python_scalar, real_value
 
-__all__ = ["DIVERGED", "StopDiverged", "is_diverged"]
+__all__ = ["DIVERGED", "is_diverged"]
 
 #: Key of the boolean every built-in trainable reports.
 DIVERGED = "diverged"
@@ -30,24 +29,3 @@ def is_diverged(result: Mapping[str, Any], metric: str) -> bool:
         return True
     value = real_value(result.get(metric))
     return value is not None and not math.isfinite(value)
-
-
-class StopDiverged(Stopper):
-    """Stops a trial (cleanly, as TERMINATED) once a result of it diverged.
-
-    Args:
-        metric: The tuned metric.
-        max_iterations: Also stop at this ``training_iteration`` (the sweep's budget per trial).
-    """
-
-    def __init__(self, metric: str, max_iterations: int) -> None:
-        self.metric = metric
-        self.max_iterations = max_iterations
-
-    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        if result.get("training_iteration", 0) >= self.max_iterations:
-            return True
-        return is_diverged(result, self.metric)
-
-    def stop_all(self) -> bool:
-        return False

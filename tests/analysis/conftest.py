@@ -11,7 +11,6 @@ its best result (it peaks early), so ``scope="last"`` and ``scope="all"`` disagr
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -161,11 +160,3 @@ def lr_experiment(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -> 
     }
     (path / "tunefleet.yaml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
     return path
-
-
-def copy_without(source: Path, target: Path, *names: str) -> Path:
-    """Copy an experiment directory, leaving out the named top-level files (e.g. tunefleet.yaml)."""
-    shutil.copytree(source, target)
-    for name in names:
-        (target / name).unlink()
-    return target

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from ray.tune import ExperimentAnalysis
 
-from tests.conftest import tunefleet
+from tests.support import tunefleet
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from ray.tune import ExperimentAnalysis
 
-from tests.analysis.conftest import copy_without
+from tests.analysis.helpers import copy_without
 from tunefleet.analysis import ExperimentResults, load_results
 from tunefleet.errors import ConfigError, TunefleetError
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from ray.tune import ExperimentAnalysis
 
-from tests.analysis.conftest import copy_without
+from tests.analysis.helpers import copy_without
 from tunefleet.analysis import load_results
 from tunefleet.analysis.compute import compute_accounting
 from tunefleet.analysis.curves import learning_curves, optimization_history, rung_counts

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.analysis.conftest import copy_without
+from tests.analysis.helpers import copy_without
 from tunefleet.analysis import load_results
 from tunefleet.analysis.report import SECTIONS, build_report
 

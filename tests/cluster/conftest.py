@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -122,13 +121,3 @@ def where_project(tmp_path: Path):
         return path
 
     return write
-
-
-def reported_rows(experiment_dir: Path) -> list[dict]:
-    """Every result every trial reported, read from the experiment directory in storage."""
-    return [
-        json.loads(line)
-        for result in experiment_dir.glob("*/result.json")
-        for line in result.read_text().splitlines()
-        if line.strip()
-    ]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cluster.conftest import reported_rows
-from tests.conftest import REPO, tunefleet
+from tests.cluster.helpers import reported_rows
 from tests.ray_nodes import free_port, short_temp_dir, start_head
+from tests.support import REPO, tunefleet
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.conftest import reported_rows
-from tests.conftest import tunefleet
+from tests.cluster.helpers import reported_rows
 from tests.ray_nodes import node_env
+from tests.support import tunefleet
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ from tunefleet.cluster.capacity import ClusterCapacity, unschedulable_reason
 from tunefleet.config import load_experiment
 from tunefleet.config.schema import ResourceSettings
 from tunefleet.errors import ConfigError
-from tunefleet.runner import check_trials_fit, run_experiment
+from tunefleet.run import run_experiment
+from tunefleet.run.session import check_trials_fit
 
 GPU_NODE = {"CPU": 4.0, "GPU": 1.0}
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO, tunefleet
+from tests.support import REPO, tunefleet
 from tunefleet.cluster import validate_cluster_file
 from tunefleet.errors import ConfigError
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, tunefleet
+from tests.support import REPO, tunefleet
 from tunefleet.config import check_storage, load_experiment
 from tunefleet.errors import ConfigError
 
@@ -463,7 +463,7 @@ def test_a_file_name_unfit_for_a_directory_needs_a_name_key(write_experiment) ->
 def test_run_refuses_a_name_argument_outside_the_storage_before_creating_anything(
     write_experiment, tmp_path
 ) -> None:
-    from tunefleet.runner import run_experiment
+    from tunefleet.run import run_experiment
 
     experiment = load_experiment(write_experiment(VALID))
     with pytest.raises(ConfigError) as info:

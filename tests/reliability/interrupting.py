@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.conftest import REPO
 from tests.processes import command_line, kill_session, session_members
-from tests.reliability.conftest import counter_experiment, executed
-from tunefleet.resume import saved_trials
+from tests.reliability.helpers import counter_experiment, executed
+from tests.support import REPO
+from tunefleet.rundir import saved_trials
 
 #: Ray snapshots the sweep every second instead of every ~10 s, so that a sweep of a few seconds
 #: has several snapshots for a kill to land between.
@@ -101,7 +101,7 @@ def kill_driver_alone(proc: subprocess.Popen[str], timeout: float = 300) -> tupl
     Ray) to end, then returns the command lines of its session's processes still alive, and its
     stderr; what is left is killed afterwards.
     """
-    reapers = [pid for pid in session_members(proc.pid) if "-m tunefleet.reaper" in command_line(pid)]
+    reapers = [pid for pid in session_members(proc.pid) if "-m tunefleet.run.reaper" in command_line(pid)]
     proc.kill()
     try:
         proc.wait(timeout=timeout)

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.reliability.conftest import executed, iterations_by_trial
+from tests.reliability.helpers import executed, iterations_by_trial
 from tests.reliability.interrupting import (
     check_nothing_lost,
     finish,

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import torch
 
-from tunefleet.divergence import StopDiverged, is_diverged
+from tunefleet.divergence import is_diverged
+from tunefleet.run.callbacks import StopDiverged
 from tunefleet.search.hyperopt.searcher import FlatHyperOptSearch
 from tunefleet.search.hyperopt.space import to_hyperopt
 from tunefleet.search.spaces import parse_space

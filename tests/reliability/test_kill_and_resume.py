@@ -18,7 +18,7 @@ from pathlib import Path
 import cloudpickle
 import pytest
 
-from tests.reliability.conftest import iterations_by_trial
+from tests.reliability.helpers import iterations_by_trial
 from tests.reliability.interrupting import (
     Finished,
     Snapshot,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.ray_nodes import RayNode, short_temp_dir, start_head, start_node, wait_for_output
-from tests.reliability.conftest import counter_experiment, iterations_by_trial
+from tests.reliability.helpers import counter_experiment, iterations_by_trial
 from tests.reliability.interrupting import finish, start, wait_until
 from tunefleet.analysis import load_results
 

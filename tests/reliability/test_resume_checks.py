@@ -9,11 +9,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.reliability.conftest import counter_experiment
+from tests.reliability.helpers import counter_experiment
 from tunefleet.config import load_experiment
 from tunefleet.errors import TunefleetError
-from tunefleet.resume import SET_ASIDE_SUFFIX, check_resumable, latest_run, resume_command, unused_run_name
-from tunefleet.runner import run_experiment, save_experiment_file
+from tunefleet.run import run_experiment
+from tunefleet.rundir import (
+    SET_ASIDE_SUFFIX,
+    check_resumable,
+    latest_run,
+    resume_command,
+    unused_run_name,
+    write_experiment_file,
+)
 
 OLD, NEW = "2026-01-01_10-00-00", "2026-01-01_11-00-00"
 PICKLE = b"\x80\x05\x95\x03\x00\x00\x00\x00\x00\x00\x00K\x01."  # pickle.dumps(1)
@@ -104,7 +111,9 @@ def test_a_new_run_never_reuses_the_directory_of_an_earlier_one(tmp_path: Path) 
 
 def test_resume_refuses_an_experiment_file_edited_since_the_run(tmp_path: Path) -> None:
     experiment = load_experiment(counter_experiment(tmp_path))
-    save_experiment_file(experiment, tmp_path / "results" / "reliability", "reliability")
+    write_experiment_file(
+        tmp_path / "results" / "reliability", experiment.raw, "reliability", experiment.source
+    )
     edited = load_experiment(experiment.source, ["num_samples=9", "failure.errored_on_resume=restart"])
     with pytest.raises(TunefleetError, match=r"num_samples changed since the run .* started") as error:
         run_experiment(edited, resume=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import counter_experiment, iterations_by_trial
+from tests.reliability.helpers import counter_experiment, iterations_by_trial
 from tests.reliability.interrupting import (
     Finished,
     Snapshot,
@@ -30,7 +30,7 @@ from tests.reliability.interrupting import (
 )
 from tunefleet.analysis import load_results
 from tunefleet.errors import Terminated
-from tunefleet.resume import handle_sigterm_again, sigterm_stops_sweep
+from tunefleet.run.signals import handle_sigterm_again, sigterm_stops_sweep
 
 NUM_SAMPLES, ITERATIONS = 2, 10
 

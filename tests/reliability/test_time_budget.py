@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import counter_experiment, executed, iterations_by_trial
+from tests.reliability.helpers import counter_experiment, executed, iterations_by_trial
 from tests.support import rendered
 from tunefleet.analysis import load_results
 from tunefleet.config import load_experiment
-from tunefleet.resume import resume_command
-from tunefleet.runner import resume_experiment, run_experiment
+from tunefleet.run import resume_experiment, run_experiment
+from tunefleet.rundir import resume_command
 
 pytestmark = pytest.mark.slow
 

@@ -8,11 +8,11 @@ import math
 
 import pytest
 
-from tests.reliability.conftest import counter_experiment, executed, iterations_by_trial
+from tests.reliability.helpers import counter_experiment, executed, iterations_by_trial
 from tests.support import rendered
 from tunefleet.analysis import load_results
 from tunefleet.config import load_experiment
-from tunefleet.runner import run_experiment
+from tunefleet.run import run_experiment
 
 pytestmark = pytest.mark.slow
 

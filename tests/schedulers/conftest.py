@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from tunefleet.config import load_experiment
-from tunefleet.runner import RunOutcome, run_experiment
+from tunefleet.run import RunOutcome, run_experiment
 
 
 @pytest.fixture

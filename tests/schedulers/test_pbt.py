@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from tunefleet.analysis import load_results
-from tunefleet.runner import RunOutcome
-from tunefleet.schedulers import LINEAGE_FILE, LINEAGE_KEYS
+from tunefleet.run import RunOutcome
+from tunefleet.rundir import LINEAGE_FILE, LINEAGE_KEYS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,7 +78,7 @@ def traced_run(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -> tup
     from rich.console import Console
 
     from tunefleet.config import load_experiment
-    from tunefleet.runner import run_experiment
+    from tunefleet.run import run_experiment
 
     directory = tmp_path_factory.mktemp("traced")
     (directory / "exp.yaml").write_text(TRACED)

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from tunefleet.analysis import load_results
-from tunefleet.schedulers import LINEAGE_FILE, SCHEDULERS, get_scheduler
+from tunefleet.rundir import LINEAGE_FILE
+from tunefleet.schedulers import SCHEDULERS, get_scheduler
 
 TOY_MUTATIONS = {"h0": {"uniform": [0.0, 1.0]}, "h1": {"uniform": [0.0, 1.0]}}
 

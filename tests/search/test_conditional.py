@@ -171,7 +171,7 @@ def test_torch_trainable_runs_every_branch_with_defaults_for_the_others(
 ) -> None:
     from rich.console import Console
 
-    from tunefleet.runner import build_tuner
+    from tunefleet.run.tuner import build_tuner
 
     text = EXPERIMENT.replace("algorithm: random", f"algorithm: {algorithm}").replace(
         "num_samples: 6", "num_samples: 8"

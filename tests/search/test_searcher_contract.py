@@ -17,7 +17,7 @@ import yaml
 from rich.console import Console
 
 from tunefleet.config import load_experiment
-from tunefleet.runner import build_tuner
+from tunefleet.run.tuner import build_tuner
 from tunefleet.search import SEARCHERS, get_searcher
 
 SPACE = {"lr": {"loguniform": [1.0e-4, 1.0]}, "width": {"choice": [16, 64, 128]}, "iterations": 2}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from tunefleet.errors import ConfigError
 from tunefleet.search import SEARCHERS, build_search, get_searcher
 from tunefleet.search.hyperopt.searcher import FlatHyperOptSearch
 from tunefleet.search.hyperopt.space import hyperopt_expression
-from tunefleet.search.ray_domains import ConditionalDomain, ray_domain
+from tunefleet.search.ray_domains import ray_domain
 from tunefleet.search.spaces import DISTRIBUTIONS, Grid, parse_space
 
 BASE = """\
@@ -153,15 +152,3 @@ def test_every_back_end_converts_every_distribution(kind: str) -> None:
     if isinstance(param, Grid):
         return  # TPE does not enumerate: validation refuses grid values for hyperopt
     assert hyperopt_expression(param, "x") is not None
-
-
-@pytest.mark.parametrize(
-    ("old_path", "cls"),
-    [
-        ("tunefleet.search.hyperopt_search\nFlatHyperOptSearch", FlatHyperOptSearch),
-        ("tunefleet.search.conditional\nConditionalDomain", ConditionalDomain),
-    ],
-)
-def test_classes_pickled_by_sweeps_started_before_the_plugins_still_load(old_path: str, cls: type) -> None:
-    # tuner.pkl names the searcher and the param_space's domains by module path; resume unpickles it.
-    assert pickle.loads(b"c" + old_path.encode() + b"\n.") is cls

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tunefleet.config import load_experiment
-from tunefleet.runner import build_tuner
+from tunefleet.run.tuner import build_tuner
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import REPO, tunefleet
+from tests.support import REPO, tunefleet
 from tunefleet.config import load_experiment
 from tunefleet.errors import ConfigError
 from tunefleet.trainables import Cifar10ResNet
@@ -279,7 +279,7 @@ def test_a_tiny_cifar10_grid_runs_under_ray(ray_local: None, archive: Path, tmp_
     from rich.console import Console
 
     from tunefleet.analysis import load_results
-    from tunefleet.runner import run_experiment
+    from tunefleet.run import run_experiment
 
     overrides = [
         f"space.data_dir={archive}",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tunefleet
+from tests.support import tunefleet
 from tunefleet.trainables.registry import BUILTIN_TRAINABLES, TrainableNotFound, resolve_trainable
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.support import REPO
 from tunefleet.config import load_experiment
 from tunefleet.errors import ConfigError
 from tunefleet.trainables import DigitsCNN, DigitsMLP, LinearRegression, TorchTrainable

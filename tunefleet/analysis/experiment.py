@@ -760,7 +760,7 @@ def _sort_statuses(statuses: Iterable[str]) -> list[str]:
 
 
 def _resume_command(path: Path) -> str:
-    from tunefleet.resume import resume_command  # imports Ray Tune: only when there is something to resume
+    from tunefleet.rundir import resume_command
 
     return resume_command(path)
 

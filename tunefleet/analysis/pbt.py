@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from tunefleet.errors import TunefleetError
-from tunefleet.schedulers import LINEAGE_FILE, LINEAGE_KEYS
+from tunefleet.rundir import LINEAGE_FILE, LINEAGE_KEYS
 
 if TYPE_CHECKING:
     from tunefleet.analysis.experiment import ExperimentResults

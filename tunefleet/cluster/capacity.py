@@ -1,7 +1,7 @@
 """Will a trial ever fit? Checked before the sweep starts, so it fails fast instead of PENDING forever.
 
 Pure functions over plain resource dicts (``{"CPU": 4.0, "GPU": 1.0}``): the runner collects what
-the cluster has (:func:`tunefleet.runner.cluster_capacity`) and asks :func:`unschedulable_reason`.
+the cluster has (:func:`tunefleet.run.session.cluster_capacity`) and asks :func:`unschedulable_reason`.
 """
 
 from __future__ import annotations

@@ -100,7 +100,8 @@ def _ray_problems(config: dict[str, Any]) -> list[Problem]:
     """Ray's ``prepare_config`` then ``validate_config``: what ``ray up`` checks offline."""
     import click
     import jsonschema
-    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    from tunefleet.ray_internals import prepare_cluster_config, validate_cluster_config
 
     provider = config.get("provider")
     if not isinstance(provider, dict) or not isinstance(provider.get("type"), str):
@@ -126,14 +127,14 @@ def _ray_problems(config: dict[str, Any]) -> list[Problem]:
         prepared = copy.deepcopy(config)
     else:
         try:
-            prepared = prepare_config(copy.deepcopy(config))
+            prepared = prepare_cluster_config(copy.deepcopy(config))
         except NotImplementedError as exc:
             return [Problem("provider.type", str(exc))]
         except (click.ClickException, ValueError, KeyError, TypeError, AssertionError) as exc:
             message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
             return [Problem("", f"Ray's prepare_config rejects it: {message}")]
     try:
-        validate_config(prepared)
+        validate_cluster_config(prepared)
     except jsonschema.ValidationError as exc:
         key = ".".join(str(p) for p in exc.absolute_path)
         return [Problem(key, f"{exc.message} (Ray's cluster schema)")]

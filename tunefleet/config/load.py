@@ -39,7 +39,7 @@ MAX_TRIALS = 100_000
 
 @dataclass(frozen=True)
 class Experiment:
-    """A validated experiment, ready for :func:`tunefleet.runner.run_experiment`.
+    """A validated experiment, ready for :func:`tunefleet.run.run_experiment`.
 
     Attributes:
         source: The experiment file.

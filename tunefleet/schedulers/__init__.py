@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
 
 __all__ = [
-    "LINEAGE_FILE",
-    "LINEAGE_KEYS",
     "SCHEDULERS",
     "SchedulerContext",
     "SchedulerOptions",
@@ -44,11 +42,6 @@ SCHEDULERS: dict[str, str] = {
     "pb2": "tunefleet.schedulers.pb2",
     "bohb": "tunefleet.schedulers.bohb",
 }
-
-#: Where ``pbt`` and ``pb2`` record every exploit/explore decision, in the experiment directory.
-LINEAGE_FILE = "pbt_lineage.jsonl"
-#: The keys of each JSON line of :data:`LINEAGE_FILE`, in order.
-LINEAGE_KEYS = ("time", "trial", "iteration", "source_trial", "source_iteration", "old_config", "new_config")
 
 
 class SchedulerOptions(BaseModel):

@@ -2,8 +2,8 @@
 
 Ray's scheduler decides; this mixin records and guards those decisions:
 
-- every exploit/explore is appended to ``<experiment>/pbt_lineage.jsonl`` (:data:`LINEAGE_FILE`),
-  one JSON object per line with the keys of :data:`LINEAGE_KEYS`;
+- every exploit/explore is appended to the experiment's ``pbt_lineage.jsonl``, one JSON object per
+  line (:func:`tunefleet.rundir.append_lineage`);
 - explore draws from the scheduler's own seeded random streams, so a synchronous run repeats;
 - a perturbed value is brought back inside the range of its mutation (Ray multiplies by 0.8 or
   1.2 without looking: a momentum of 0.9 becomes 1.08 and the trial would crash);
@@ -15,35 +15,38 @@ Ray's scheduler decides; this mixin records and guards those decisions:
   restored, survives ``checkpoint.keep`` (Ray would delete it as soon as the trial that wrote it
   has saved ``keep`` newer ones; Ray only warns about ``num_to_keep <= 2``).
 
-Everything here relies on private methods of Ray 2.60's ``PopulationBasedTraining``
-(``_exploit``, ``_get_new_config``, ``_trial_state``); Ray is pinned to that minor version.
+This overrides private methods of Ray 2.60's ``PopulationBasedTraining`` (``_exploit``,
+``_get_new_config``) and reads its ``_trial_state``; every other private Ray API it needs goes
+through :mod:`tunefleet.ray_internals`, which lists these overrides too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import random
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
-from ray.train._internal.checkpoint_manager import _CheckpointManager, _delete_fs_path
-from ray.train._internal.session import _FutureTrainingResult
-from ray.tune import Checkpoint
 from ray.tune.schedulers import PopulationBasedTraining
 from ray.tune.schedulers.pb2 import PB2
 from ray.tune.search import BasicVariantGenerator
 
-from tunefleet.schedulers import LINEAGE_FILE, LINEAGE_KEYS
+from tunefleet.ray_internals import (
+    cache_one_fewer_actor,
+    cache_one_more_actor,
+    keep_needed_checkpoints,
+    resolved_checkpoint_path,
+    search_algorithm,
+)
+from tunefleet.rundir import append_lineage
 from tunefleet.search.ray_domains import ray_domain
 from tunefleet.search.spaces import Choice, Space
 
-__all__ = ["LINEAGE_FILE", "LINEAGE_KEYS", "TunefleetPB2", "TunefleetPBT", "ray_mutations"]
+__all__ = ["TunefleetPB2", "TunefleetPBT", "ray_mutations"]
 
 #: The keys of every lineage record, a stable schema that reports read.
 
@@ -57,54 +60,6 @@ def ray_mutations(space: Space) -> dict[str, Any]:
         key: list(param.options) if isinstance(param, Choice) else ray_domain(param)
         for key, param in space.items()
     }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
-
-
-class _KeepNeeded(_CheckpointManager):
-    """Ray's per-trial checkpoint manager, except that checkpoints PBT still needs outlive ``keep``.
-
-    ``keep`` then means: the ``keep`` most recent checkpoints, plus those still needed. A needed
-    checkpoint stays in the list and is deleted by a later registration, once nothing needs it.
-    """
-
-    #: Paths still needed; set per instance by the scheduler, never pickled.
-    _needed: Callable[[], set[str]] | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_needed", None)  # the scheduler is not part of the trial's saved state
-        return state
-
-    def register_checkpoint(self, checkpoint_result: Any) -> None:
-        config = self._checkpoint_config
-        keep = config.num_to_keep
-        if keep is None or self._needed is None:
-            super().register_checkpoint(checkpoint_result)
-            return
-        self._checkpoint_config = dataclasses.replace(config, num_to_keep=None)
-        try:
-            super().register_checkpoint(checkpoint_result)  # bookkeeping only, deletes nothing
-        finally:
-            self._checkpoint_config = config
-        surplus = self._checkpoint_results[:-keep]
-        if not surplus:
-            return
-        needed = self._needed()
-        doomed = [
-            r
-            for r in surplus
-            if r is not self._latest_checkpoint_result and r.checkpoint and r.checkpoint.path not in needed
-        ]
-        self._checkpoint_results = [r for r in self._checkpoint_results if r not in doomed]
-        for result in doomed:
-            checkpoint = result.checkpoint
-            if checkpoint is not None:
-                _delete_fs_path(fs=checkpoint.filesystem, fs_path=checkpoint.path)
 
 
 class _PopulationSearch(BasicVariantGenerator):
@@ -159,10 +114,7 @@ class PopulationMixin:
             # Ray warns that num_to_keep <= 2 may delete checkpoints PBT needs; _KeepNeeded keeps them.
             warnings.filterwarnings("ignore", message="Using `CheckpointConfig.num_to_keep")
             super().on_trial_add(tune_controller, trial)  # type: ignore[misc]
-        manager = trial.run_metadata.checkpoint_manager
-        if type(manager) is _CheckpointManager:
-            manager.__class__ = _KeepNeeded
-            cast(_KeepNeeded, manager)._needed = self._needed_checkpoints
+        keep_needed_checkpoints(trial.run_metadata.checkpoint_manager, self._needed_checkpoints)
         self._keep_actor(tune_controller, trial)
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
@@ -209,26 +161,25 @@ class PopulationMixin:
             "old_config": old_config,
             "new_config": dict(trial.config),
         }
-        with open(Path(trial.local_experiment_path) / LINEAGE_FILE, "a", encoding="utf-8") as file:
-            file.write(json.dumps(record, default=_jsonable) + "\n")
+        append_lineage(Path(trial.local_experiment_path), record)
         self.num_lineage_records += 1
 
     # ------------------------------------------------------------------ internals
 
     def _keep_actor(self, tune_controller: Any, trial: Any) -> None:
         """Lets Ray cache one more actor (this member's) instead of ending it when it pauses."""
-        search = tune_controller._search_alg
+        search = search_algorithm(tune_controller)
         if type(search) is BasicVariantGenerator:
             search.__class__ = _PopulationSearch
         if isinstance(search, _PopulationSearch):
             search._population_live = self._population_live
-        tune_controller._actor_cache.increase_max(trial.placement_group_factory)
+        cache_one_more_actor(tune_controller, trial.placement_group_factory)
         self._actor_kept.add(trial)
 
     def _release_actor(self, tune_controller: Any, trial: Any) -> None:
         if trial in self._actor_kept:
             self._actor_kept.discard(trial)
-            tune_controller._actor_cache.decrease_max(trial.placement_group_factory)
+            cache_one_fewer_actor(tune_controller, trial.placement_group_factory)
 
     def _population_live(self) -> bool:
         return any(not trial.is_finished() for trial in self._trial_state)
@@ -250,12 +201,9 @@ class PopulationMixin:
         """Checkpoints a trial may be cloned from, and those exploited trials have yet to restore."""
         needed = set(self._awaiting_restore.values())
         for state in self._trial_state.values():
-            checkpoint = state.last_checkpoint
-            if isinstance(checkpoint, _FutureTrainingResult):
-                resolved = checkpoint.resolve(block=False)
-                checkpoint = resolved.checkpoint if resolved is not None else None
-            if isinstance(checkpoint, Checkpoint):
-                needed.add(checkpoint.path)
+            path = resolved_checkpoint_path(state.last_checkpoint)
+            if path is not None:
+                needed.add(path)
         return needed
 
 

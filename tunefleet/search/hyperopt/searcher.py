@@ -38,10 +38,14 @@ class FlatHyperOptSearch(HyperOptSearch):
         config = super().suggest(trial_id)
         return None if config is None else flatten_conditionals(config, self._tunefleet_space)
 
-    def _to_hyperopt_result(self, result: dict[str, Any]) -> dict[str, Any]:
-        # Ray passes a NaN metric through as a NaN loss, which TPE's sorting cannot rank; a
-        # diverged trial is the worst there is.
-        if is_diverged(result, self.metric):
-            return {"loss": math.inf, "status": "ok"}
-        # TPE keeps every loss in its saved state: a float, not the numpy or torch scalar reported.
-        return super()._to_hyperopt_result(python_scalars(result))
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        if result and not error:
+            # TPE keeps every loss in its saved state: a float, not the numpy or torch scalar
+            # reported. Ray passes a NaN metric through as a NaN loss, which TPE's sorting cannot
+            # rank; a diverged trial is the worst there is (Ray's loss is metric_op * metric).
+            result = python_scalars(result)
+            if is_diverged(result, self.metric):
+                result = {**result, self.metric: math.inf * self.metric_op}
+        super().on_trial_complete(trial_id, result, error)

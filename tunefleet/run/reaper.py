@@ -9,7 +9,7 @@ report that to the GCS, which died as well, for 60 s before they exit
 ``publish_error_to_driver`` with a 60 s timeout). A killed driver left them running for that
 minute, in its session and process group, for the next run or the supervisor to trip over.
 
-The driver starts this module (``python -m tunefleet.reaper PID...``, no Ray or torch import) right
+The driver starts this module (``python -m tunefleet.run.reaper PID...``, no Ray or torch import) right
 after starting its embedded Ray, naming the processes ``ray.init`` started, with a pipe on its
 stdin that only the driver holds. While the pipe is open, the reaper notes those processes and
 their descendants (pid and start time); when it closes (the driver exited, however it did), it
@@ -124,7 +124,7 @@ class Reaper:
         read_end, write_end = os.pipe()  # not inherited by any other child (PEP 446)
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "tunefleet.reaper", *map(str, sorted(pids))],
+                [sys.executable, "-m", "tunefleet.run.reaper", *map(str, sorted(pids))],
                 stdin=read_end,
                 stdout=subprocess.DEVNULL,
             )

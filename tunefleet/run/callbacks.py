@@ -1,19 +1,34 @@
-"""Live progress of a sweep in the terminal: trials done/running, errors and the best trial so far."""
+"""What the driver does while a sweep runs, as Ray Tune callbacks and stopper.
+
+- :class:`ProgressCallback`: live progress in the terminal (trials done/running, errors, the best
+  trial so far, ranked as the final table ranks it);
+- :class:`TimeBudget`: ``time_budget``, a stop that leaves the sweep resumable;
+- :class:`StopDiverged`: the per-trial budget, and a stop for trials whose metric went NaN/inf.
+
+Ray's result loggers, replaced because of how they restore files, are in
+:mod:`tunefleet.ray_internals` with the other changes to Ray's internals.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
 
-from ray.tune import Callback
+from ray.tune import Callback, Stopper
 from rich.console import Console
 
 from tunefleet.console import echo, make_console, plural
+from tunefleet.divergence import is_diverged
 from tunefleet.scalars import real_value
 
-__all__ = ["ProgressCallback"]
+__all__ = ["ProgressCallback", "StopDiverged", "TimeBudget"]
+
+logger = logging.getLogger(__name__)
 
 
 class ProgressCallback(Callback):
@@ -128,3 +143,64 @@ class ProgressCallback(Callback):
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
         echo(self.console, self._status(trials), highlight=False, soft_wrap=True)
+
+
+class TimeBudget(Callback):
+    """Stops the sweep once ``seconds`` of wall time have passed, the way a first Ctrl-C does.
+
+    Ray Tune's ``TuneConfig.time_budget_s`` would mark every running trial TERMINATED, so a
+    resume would never finish them. This sends the driver SIGUSR1 instead, which Ray Tune
+    handles like Ctrl-C: a final snapshot, running trials left resumable. The budget counts
+    from the first result of each ``run`` or ``resume`` (starting Ray and the trials'
+    processes is not counted), so every resume makes progress.
+
+    Args:
+        seconds: The budget.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._deadline: float | None = None
+        self._stopping = False
+
+    def setup(self, *args: Any, **info: Any) -> None:
+        self._deadline = None
+        self._stopping = False
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any
+    ) -> None:
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self.seconds
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if self._stopping or self._deadline is None or time.monotonic() < self._deadline:
+            return
+        self._stopping = True
+        if not callable(signal.getsignal(signal.SIGUSR1)):
+            # Ray installs its handler only when the sweep runs in the main thread.
+            logger.warning("time_budget reached, but the sweep cannot be stopped from this thread")
+            return
+        logger.warning("time_budget of %gs reached: stopping the sweep (it can be resumed)", self.seconds)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+
+class StopDiverged(Stopper):
+    """Stops a trial (cleanly, as TERMINATED) once a result of it diverged.
+
+    Args:
+        metric: The tuned metric.
+        max_iterations: Also stop at this ``training_iteration`` (the sweep's budget per trial).
+    """
+
+    def __init__(self, metric: str, max_iterations: int) -> None:
+        self.metric = metric
+        self.max_iterations = max_iterations
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        if result.get("training_iteration", 0) >= self.max_iterations:
+            return True
+        return is_diverged(result, self.metric)
+
+    def stop_all(self) -> bool:
+        return False

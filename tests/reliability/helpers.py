@@ -1,4 +1,4 @@
-"""Helpers for the reliability tests: experiments of the misbehaving ``faulty.counter`` trainable."""
+"""Helpers of the reliability tests: experiments of the misbehaving ``faulty.counter`` trainable."""
 
 from __future__ import annotations
 

@@ -1,0 +1,116 @@
+"""Experiment -> ``ray.tune.Tuner``: the one place that assembles the Ray Tune objects of a sweep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+from tunefleet.config import Experiment
+from tunefleet.ray_internals import CsvLogger, JsonLogger, TrialSafeguards, keep_trial_output
+from tunefleet.run.callbacks import ProgressCallback, StopDiverged, TimeBudget
+from tunefleet.rundir import STDERR_FILE, STDOUT_FILE
+from tunefleet.search import build_search
+from tunefleet.search.spaces import Constant
+
+__all__ = ["build_tuner", "restore_tuner"]
+
+
+def _trial_dirname(trial: Any) -> str:
+    # Ray's default embeds the whole config in the folder name; short ids stay readable.
+    return f"{trial.trainable_name}_{trial.trial_id}"
+
+
+def _trial_resources(experiment: Experiment) -> Any:
+    from ray import tune
+
+    resources = experiment.settings.resources
+    if resources.workers is None:
+        return {"cpu": resources.cpu, "gpu": resources.gpu}
+    # The trainable's own tasks and actors land in the trial's placement group (Tune captures
+    # child tasks), so the workers it starts get the bundles after the first.
+    return tune.PlacementGroupFactory(resources.bundles(), strategy=resources.placement)
+
+
+def _trainable_with_resources(experiment: Experiment) -> Any:
+    from ray import tune
+
+    kept = keep_trial_output(experiment.trainable.obj, (STDOUT_FILE, STDERR_FILE))
+    return tune.with_resources(kept, _trial_resources(experiment))
+
+
+def build_tuner(experiment: Experiment, storage: str, name: str, console: Console) -> Any:
+    """Assemble the ``ray.tune.Tuner`` for a validated experiment."""
+    from ray import tune
+
+    settings = experiment.settings
+    space = {**experiment.space, **{k: Constant(v) for k, v in experiment.injected_constants().items()}}
+    search_alg, param_space = build_search(settings.search, space, experiment.metric, experiment.mode)
+    scheduler = experiment.scheduler.build(experiment.scheduler_options, experiment.scheduler_context)
+
+    is_class = experiment.trainable.is_class
+    checkpoint = settings.checkpoint
+    # A scheduler may need its own frequency (PBT: its perturbation interval; validated).
+    needed = experiment.scheduler.checkpoint_frequency(experiment.scheduler_options)
+    frequency = needed or checkpoint.frequency
+    checkpoint_config = tune.CheckpointConfig(
+        num_to_keep=checkpoint.keep,
+        # Function trainables checkpoint themselves through tune.report(checkpoint=...); a
+        # class without save_checkpoint cannot be checkpointed at all (validated).
+        checkpoint_frequency=frequency if is_class else 0,
+        checkpoint_at_end=checkpoint.at_end and experiment.trainable.saves_checkpoints if is_class else None,
+    )
+    callbacks: list[Any] = [
+        ProgressCallback(experiment.metric, experiment.mode, experiment.num_trials, console),
+        # Instead of Ray's own, which lose results when a trial restarts from a checkpoint.
+        JsonLogger(),
+        CsvLogger(),
+        TrialSafeguards(),
+    ]
+    if settings.time_budget is not None:
+        callbacks.append(TimeBudget(settings.time_budget))
+    return tune.Tuner(
+        _trainable_with_resources(experiment),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric=experiment.metric,
+            mode=experiment.mode,
+            search_alg=search_alg,
+            scheduler=scheduler,
+            num_samples=settings.num_samples,
+            # One process per concurrent trial, reused through reset_config: no new
+            # process and no new `import torch` per trial. Only for trainables that reset
+            # themselves: for the others Ray 2.60 fails the trial (see ray_internals).
+            reuse_actors=experiment.trainable.reuses_actors,
+            trial_dirname_creator=_trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=storage,
+            stop=StopDiverged(experiment.metric, settings.max_iterations),
+            checkpoint_config=checkpoint_config,
+            failure_config=tune.FailureConfig(max_failures=settings.failure.max_failures),
+            callbacks=callbacks,
+            # Into the trial's working directory; ray_internals copies them to storage.
+            log_to_file=(STDOUT_FILE, STDERR_FILE),
+            verbose=0,
+        ),
+    )
+
+
+def restore_tuner(experiment: Experiment, directory: str) -> Any:
+    """``Tuner.restore`` of the sweep in ``directory``, with the experiment's trainable and its
+    ``failure.errored_on_resume``."""
+    from ray import tune
+
+    from tunefleet.pickled_names import install_pickled_names
+
+    install_pickled_names()  # objects an earlier tunefleet pickled into tuner.pkl
+    errored = experiment.settings.failure.errored_on_resume
+    return tune.Tuner.restore(
+        directory,
+        trainable=_trainable_with_resources(experiment),
+        resume_unfinished=True,
+        resume_errored=errored == "resume",
+        restart_errored=errored == "restart",
+    )
