@@ -59,7 +59,9 @@ def _ray_hyperband_rungs(scheduler: Any) -> list[int]:
 
 
 @pytest.mark.parametrize("name", ["hyperband", "bohb"])
-@pytest.mark.parametrize(("reduction_factor", "max_iterations"), [(3.0, 81), (3.0, 20), (2.0, 16), (2.0, 4), (4.0, 10)])
+@pytest.mark.parametrize(
+    ("reduction_factor", "max_iterations"), [(3.0, 81), (3.0, 20), (2.0, 16), (2.0, 4), (4.0, 10)]
+)
 def test_hyperband_rungs_are_the_budgets_of_rays_hyperband_brackets(
     name: str, reduction_factor: float, max_iterations: int
 ) -> None:

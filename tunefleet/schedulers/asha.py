@@ -58,7 +58,7 @@ def rungs(options: AshaOptions, max_iterations: int) -> list[int]:
     if max_iterations < 1:
         return []  # nothing ran
     grace, factor = options.grace_period, options.reduction_factor
-    milestones = set()
+    milestones: set[float] = set()
     for s in range(options.brackets):
         count = int(np.log(max_iterations / grace) / np.log(factor) - s + 1)
         milestones.update(grace * factor ** (k + s) for k in range(count))

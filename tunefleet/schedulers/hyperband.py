@@ -46,7 +46,7 @@ def rungs(options: HyperBandOptions, max_iterations: int) -> list[int]:
     if max_iterations < 1:
         return []  # nothing ran
     eta = options.reduction_factor
-    budgets = set()
+    budgets: set[int] = set()
     for s in range(int(np.round(np.log(max_iterations) / np.log(eta))) + 1):
         budget = int(max_iterations * eta ** (-s))
         if budget == 0:
