@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.analysis.conftest import copy_without
 from tunefleet.analysis import load_results, report
@@ -68,6 +69,21 @@ def test_a_section_added_to_the_registry_is_linked_and_drawn_after_the_others(
     best = results.summary()["best"]["trial_id"]
     assert _section(html, "best-trial") == f"<h2>Best trial</h2>\n<p>{best} of lr-only</p>\n"
     assert html.index('<section id="best-trial">') > html.index(f'<section id="{SECTIONS[-1].id}">')
+
+
+def test_the_rungs_section_draws_the_rungs_of_any_scheduler_whose_plugin_has_them(
+    lr_experiment: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "bohb"
+    shutil.copytree(lr_experiment, copy)
+    settings = yaml.safe_load((copy / "tunefleet.yaml").read_text())
+    settings["scheduler"] = {"type": "bohb", "reduction_factor": 2}
+    (copy / "tunefleet.yaml").write_text(yaml.safe_dump(settings))
+
+    rungs = _section(build_report(load_results(copy)), "rungs")
+
+    assert "Bars: rungs of the bohb scheduler." in rungs
+    assert '<img alt="rungs"' in rungs
 
 
 def test_a_plain_ray_tune_sweep_reports_errors_with_tracebacks(fifo_experiment: Path, tmp_path: Path) -> None:
