@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -42,7 +43,9 @@ __all__ = [
     "argument_parser",
     "directory_size",
     "machine_info",
+    "paired_rates",
     "percentile",
+    "rate_figures",
     "run_interleaved",
     "summarize",
     "timed",
@@ -390,6 +393,72 @@ def run_interleaved(
         if log:
             log(f"round {round_ + 1}/{repetitions}: " + ", ".join(f"{n}={values[n][-1]:.4g}" for n in names))
     return values
+
+
+def paired_rates(
+    iterations: dict[str, Callable[[], float]],
+    samples: int,
+    rounds: int,
+    warmup: int,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, list[float]]]:
+    """Samples/s of each arm's iteration, the arms interleaved, after ``warmup`` untimed rounds.
+
+    Args:
+        iterations: Arm name -> one iteration of ``samples`` samples, returning the rate of its
+            training steps alone.
+        samples: Samples one iteration trains on.
+
+    Returns:
+        Arm -> ``wall`` (samples per wall-clock second of the whole iteration), ``cpu`` (per
+        CPU-second of this process: with one torch thread, not inflated by waiting for a core
+        that other jobs hold) and ``train`` (what the iteration returned), one value per round.
+    """
+    rates: dict[str, dict[str, list[float]]] = {}
+
+    def measure(arm: str, iteration: Callable[[], float]) -> float:
+        cpu, start = time.process_time(), time.perf_counter()
+        train_rate = iteration()
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        per_arm = rates.setdefault(arm, {"wall": [], "cpu": [], "train": []})
+        per_arm["wall"].append(samples / wall)
+        per_arm["cpu"].append(samples / max(cpu, 1e-9))
+        per_arm["train"].append(train_rate)
+        return samples / wall
+
+    arms: dict[str, Callable[[], float]] = {
+        arm: functools.partial(measure, arm, iteration) for arm, iteration in iterations.items()
+    }
+    run_interleaved(arms, warmup)
+    rates.clear()
+    run_interleaved(arms, rounds, log=log)
+    return rates
+
+
+def rate_figures(
+    rates: dict[str, dict[str, list[float]]],
+    kinds: dict[str, str],
+    table: Any,
+    arm: str = "tunefleet",
+    reference: str = "bare",
+    row_prefix: Sequence[Any] = (),
+) -> dict[str, Any]:
+    """For each kind of :func:`paired_rates`: a table row ``[*row_prefix, label, arm's rate,
+    reference's rate, ratio paired per round]`` and the figures behind it (raw values too)."""
+    figures: dict[str, Any] = {}
+    for kind, label in kinds.items():
+        paired = [a / b for a, b in zip(rates[arm][kind], rates[reference][kind], strict=True)]
+        ratio = summarize(paired)
+        arm_rate, reference_rate = summarize(rates[arm][kind]), summarize(rates[reference][kind])
+        table.append([*row_prefix, label, arm_rate, reference_rate, ratio])
+        figures[kind] = {
+            "label": label,
+            f"{arm}_samples_per_s": arm_rate,
+            f"{reference}_samples_per_s": reference_rate,
+            "ratio": ratio,
+            "raw": {name: rates[name][kind] for name in rates},
+        }
+    return figures
 
 
 def markdown(document: dict[str, Any]) -> str:

@@ -27,14 +27,13 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmarks.common import Report, argument_parser, run_interleaved, summarize
+from benchmarks.common import Report, argument_parser, paired_rates, rate_figures
 from tunefleet.trainables.data import DataSplits
 from tunefleet.trainables.models import CNN1d
 from tunefleet.trainables.tasks import Mnist1dCNN
@@ -108,8 +107,9 @@ def main() -> None:
     if args.batch_size:
         config["batch_size"] = args.batch_size
     trainable = Mnist1dCNN(config=dict(config))  # Ray pops keys from the dict it is given
-    hp = trainable.hp
-    bare = BareLoop(trainable.data, hp, args.steps, copy.deepcopy(trainable.model.state_dict()))
+    hp, data = trainable.hp, trainable.data
+    assert isinstance(data, DataSplits)  # tensors, not streamed datasets
+    bare = BareLoop(data, hp, args.steps, copy.deepcopy(trainable.model.state_dict()))
     samples = args.steps * hp.batch_size
     report.settings = {
         "model": f"Mnist1dCNN (CNN1d, channels={hp.channels}, dropout={hp.dropout})",
@@ -120,25 +120,10 @@ def main() -> None:
         "interop_threads": torch.get_num_interop_threads(),
         "rounds": args.rounds,
         "warmup_iterations": args.warmup,
-        "train_examples": len(trainable.data.x_train),
-        "eval_examples": len(trainable.data.x_val) + len(trainable.data.x_test),
+        "train_examples": len(data.x_train),
+        "eval_examples": len(data.x_val) + len(data.x_test),
         "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
     }
-
-    # Rates per arm: wall-clock samples/s of the whole iteration, samples per CPU-second of it
-    # (this process's CPU time: with one torch thread it is not inflated by waiting for a core
-    # that other jobs hold), and wall-clock samples/s of the training steps alone.
-    rates: dict[str, dict[str, list[float]]] = {}
-
-    def measure(arm: str, iteration: Callable[[], float]) -> float:
-        cpu, start = time.process_time(), time.perf_counter()
-        train_rate = iteration()
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-        per_arm = rates.setdefault(arm, {"wall": [], "cpu": [], "train": []})
-        per_arm["wall"].append(samples / wall)
-        per_arm["cpu"].append(samples / max(cpu, 1e-9))
-        per_arm["train"].append(train_rate)
-        return samples / wall
 
     def tunefleet_iteration() -> float:
         return float(trainable.step()["samples_per_s"])
@@ -147,40 +132,26 @@ def main() -> None:
         bare.iteration()
         return samples / bare.last_train_seconds
 
-    arms = {
-        "tunefleet": lambda: measure("tunefleet", tunefleet_iteration),
-        "bare": lambda: measure("bare", bare_iteration),
-    }
-    report.log(f"warm-up: {args.warmup} iteration(s) of each arm")
-    run_interleaved(arms, args.warmup)
-    rates.clear()
-    run_interleaved(arms, args.rounds, log=report.log)
-
-    def paired(kind: str) -> list[float]:
-        return [t / b for t, b in zip(rates["tunefleet"][kind], rates["bare"][kind], strict=True)]
+    report.log(f"warm-up: {args.warmup} iteration(s) of each arm, then {args.rounds} rounds")
+    rates = paired_rates(
+        {"tunefleet": tunefleet_iteration, "bare": bare_iteration},
+        samples,
+        args.rounds,
+        args.warmup,
+        log=report.log,
+    )
 
     table = report.table(
         f"MNIST-1D CNN, batch {hp.batch_size}, {args.steps} steps per iteration, {torch.get_num_threads()} "
         f"thread(s), {args.rounds} interleaved rounds: samples/s, median [interquartile range]",
         ["what is timed", "tunefleet", "bare PyTorch", "ratio (paired per round)"],
     )
-    figures: dict[str, Any] = {}
     kinds = {
         "wall": "whole iteration (train + eval), wall clock",
         "cpu": "whole iteration (train + eval), per CPU-second",
         "train": "training steps only, wall clock",
     }
-    for kind, label in kinds.items():
-        ratio = summarize(paired(kind))
-        tunefleet_rate, bare_rate = summarize(rates["tunefleet"][kind]), summarize(rates["bare"][kind])
-        table.append([label, tunefleet_rate, bare_rate, ratio])
-        figures[kind] = {
-            "label": label,
-            "tunefleet_samples_per_s": tunefleet_rate,
-            "bare_samples_per_s": bare_rate,
-            "ratio": ratio,
-            "raw": {arm: rates[arm][kind] for arm in rates},
-        }
+    figures = rate_figures(rates, kinds, table)
     report.figures = figures
     report.note(
         "ratio = tunefleet / bare of the same round; > 1 means tunefleet is faster. The trainable's "

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import gpu_throughput, search_efficiency
+from benchmarks import gpu_throughput, search_efficiency, streamed_data
 from tests.conftest import REPO
 from tests.processes import kill_session
 from tunefleet.config import load_experiment
@@ -131,6 +131,17 @@ def test_search_efficiency_smoke_runs_both_parts_and_writes_a_valid_experiment(
     search, winner = search_efficiency.efficiency_winner(sweeps, max_iterations=2)
     assert search["best_val_accuracy"] == max(s["best_val_accuracy"] for s in sweeps)
     assert winner.keys() == search_efficiency.CNN_SPACE.keys()
+
+
+def test_streamed_data_smoke_pairs_each_round_for_both_models(tmp_path: Path) -> None:
+    document = checked(streamed_data.main(["--smoke", "--output", str(tmp_path / "streamed.json")]))
+    figures = document["figures"]
+    assert set(figures) == {"resnet", "linear"}
+    for model in figures.values():
+        assert set(model) == {"wall", "cpu", "train"}
+        for measured in model.values():
+            assert len(measured["raw"]["tunefleet"]) == len(measured["raw"]["bare"]) == 2
+            assert measured["ratio"]["median"] > 0
 
 
 def test_overhead_smoke_compares_tunefleet_with_ray_tune(smokes: Smokes) -> None:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import io
+import math
+import pickle
 from types import SimpleNamespace
+from typing import Any
 
+import numpy as np
+import torch
 from rich.console import Console
 
 from tunefleet.progress import ProgressCallback
@@ -38,6 +43,100 @@ def test_large_sweeps_print_status_and_failures_but_no_line_per_trial() -> None:
     assert not any("finished: score=" in line for line in lines)
     assert any("trial t0 failed" in line for line in lines)
     assert any("3/1000 done" in line and "best score=2" in line for line in lines)
+
+
+def status_lines(callback: ProgressCallback) -> list[str]:
+    return [line for line in callback.console.file.getvalue().splitlines() if " done, " in line]  # type: ignore[attr-defined]
+
+
+def recording(total: int, mode: str = "max", clock: FakeClock | None = None) -> ProgressCallback:
+    console = Console(file=io.StringIO(), force_terminal=False, width=200)
+    callback = ProgressCallback("score", mode, total, console, clock=clock or FakeClock())
+    callback.setup()
+    return callback
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told to (picklable, like the callback holding it)."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def report(
+    callback: ProgressCallback, trials: list[SimpleNamespace], trial: SimpleNamespace, value: Any
+) -> None:
+    iteration = trial.last_result.get("training_iteration", 0) + 1
+    result = {"score": value, "training_iteration": iteration}
+    callback.on_trial_result(0, trials, trial, result)
+    trial.last_result = result  # Ray updates it after the callbacks have seen the result
+
+
+def test_numpy_and_torch_metrics_are_shown_and_ranked() -> None:
+    callback = recording(total=2)
+    trials = [SimpleNamespace(trial_id=f"t{i}", status="RUNNING", last_result={}) for i in range(2)]
+    report(callback, trials, trials[0], np.float32(0.25))
+    report(callback, trials, trials[1], torch.tensor(0.75))
+    for trial in trials:
+        trial.status = "TERMINATED"
+        callback.on_trial_complete(0, trials, trial)
+    callback.on_experiment_end(trials)
+    text = callback.console.file.getvalue()  # type: ignore[attr-defined]
+    assert "trial t0 finished: score=0.25 after 1 iteration" in text
+    assert "trial t1 finished: score=0.75 after 1 iteration" in text
+    assert "best score=0.75 (t1, iteration 1)" in status_lines(callback)[-1]
+
+
+def test_the_live_best_is_the_trial_the_final_table_ranks_first() -> None:
+    # The final table ranks each trial by its last value (scope=last); so does the live line.
+    callback = recording(total=3)
+    trials = [SimpleNamespace(trial_id=f"t{i}", status="RUNNING", last_result={}) for i in range(3)]
+    report(callback, trials, trials[0], 10.0)  # the best value ever reported...
+    report(callback, trials, trials[0], 1.0)  # ...but t0 ended lower
+    report(callback, trials, trials[1], 5.0)
+    report(callback, trials, trials[1], 5.0)
+    report(callback, trials, trials[2], 7.0)
+    report(callback, trials, trials[2], math.nan)  # its last value is not ranked at all
+    callback.on_experiment_end(trials)
+    assert "best score=5 (t1, iteration 2)" in status_lines(callback)[-1]
+
+
+def test_equal_last_values_rank_the_earlier_trial_first_as_the_final_table_does() -> None:
+    callback = recording(total=2, mode="min")
+    trials = [SimpleNamespace(trial_id=f"t{i}", status="RUNNING", last_result={}) for i in range(2)]
+    report(callback, trials, trials[1], 2.0)
+    report(callback, trials, trials[0], 2.0)
+    callback.on_experiment_end(trials)
+    assert "best score=2 (t0, iteration 1)" in status_lines(callback)[-1]
+
+
+def test_a_resumed_sweep_counts_its_best_from_the_restored_trials_last_results() -> None:
+    callback = recording(total=2)
+    restored = SimpleNamespace(
+        trial_id="t0", status="TERMINATED", last_result={"score": 3.0, "training_iteration": 4}
+    )
+    running = SimpleNamespace(
+        trial_id="t1", status="RUNNING", last_result={"score": 1.0, "training_iteration": 2}
+    )
+    report(callback, [restored, running], running, 2.0)
+    callback.on_experiment_end([restored, running])
+    assert "best score=3 (t0, iteration 4)" in status_lines(callback)[-1]
+
+
+def test_the_clock_of_a_resumed_sweep_counts_from_the_resume() -> None:
+    # Ray keeps the callback pickled in tuner.pkl from the first run and restores it from there.
+    first = ProgressCallback("score", "max", 1, Console(file=io.StringIO()), clock=FakeClock(now=100.0))
+    first.setup()
+    restored = pickle.loads(pickle.dumps(first))
+    restored.console = Console(file=io.StringIO(), force_terminal=False, width=200)
+    restored.clock.now = 100.0 + 3600  # the resume, an hour later
+    restored.setup()  # what Ray's controller calls at the start of every run and resume
+    restored.clock.now += 61
+    restored.on_experiment_end([SimpleNamespace(trial_id="t0", status="TERMINATED", last_result={})])
+    assert status_lines(restored)[-1].startswith("[01:01] 1/1 done")
 
 
 def test_metric_names_and_trial_ids_print_exactly_and_counts_in_words() -> None:

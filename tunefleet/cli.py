@@ -1,8 +1,8 @@
 """``tunefleet`` command line: parse arguments, call the library, print. Nothing else lives here.
 
 Exit codes: 0 success, 1 the sweep ran but trials failed (or Ray failed), 2 bad input,
-3 stopped before the end (Ctrl-C, ``time_budget``) and resumable, 130 a second Ctrl-C (or one before
-the sweep started).
+3 stopped before the end (Ctrl-C, SIGTERM, ``time_budget``) and resumable, 130 a second Ctrl-C (or
+one before the sweep started), 143 the same for SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ import click
 from rich.text import Text
 
 from tunefleet.console import echo, make_console, plural
-from tunefleet.errors import TunefleetError
+from tunefleet.errors import Terminated, TunefleetError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 3
 #: A second Ctrl-C: stopped at once (the shell's convention for SIGINT).
 EXIT_KILLED_BY_CTRL_C = 130
+#: A second SIGTERM, or one before the sweep started: stopped at once (128 + SIGTERM).
+EXIT_TERMINATED = 143
 
 # Everything printed comes from users, files or Ray: never read as markup (tunefleet.console).
 _err = make_console(stderr=True)
@@ -48,6 +50,9 @@ def _clean_exits(func: F) -> F:
         except KeyboardInterrupt:
             echo(_err, "tunefleet: interrupted (Ctrl-C).")
             sys.exit(EXIT_KILLED_BY_CTRL_C)
+        except Terminated:
+            echo(_err, "tunefleet: terminated (SIGTERM).")
+            sys.exit(EXIT_TERMINATED)
 
     return wrapper  # type: ignore[return-value]
 
@@ -153,6 +158,8 @@ def _sweep(start: Callable[[], Any], address: str | None, top: int) -> None:
         sys.exit(EXIT_RUN_FAILED)
     except KeyboardInterrupt:
         sys.exit(EXIT_KILLED_BY_CTRL_C)
+    except Terminated:
+        sys.exit(EXIT_TERMINATED)
     try:
         render_summary(load_results(outcome.path).summary(top=top), make_console(), resume_hint=False)
     except KeyboardInterrupt:

@@ -15,6 +15,8 @@ from typing import Any
 
 from ray.tune import Stopper
 
+from tunefleet.scalars import python_scalar, real_value
+
 __all__ = ["DIVERGED", "StopDiverged", "is_diverged"]
 
 #: Key of the boolean every built-in trainable reports.
@@ -22,11 +24,12 @@ DIVERGED = "diverged"
 
 
 def is_diverged(result: Mapping[str, Any], metric: str) -> bool:
-    """True when ``result`` says it diverged, or its ``metric`` is a NaN or infinite number."""
-    if result.get(DIVERGED) is True:
+    """True when ``result`` says it diverged, or its ``metric`` is a NaN or infinite number
+    (a Python, numpy or 0-d torch one)."""
+    if python_scalar(result.get(DIVERGED)) is True:
         return True
-    value = result.get(metric)
-    return isinstance(value, float) and not math.isfinite(value)
+    value = real_value(result.get(metric))
+    return value is not None and not math.isfinite(value)
 
 
 class StopDiverged(Stopper):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "Problem", "TunefleetError", "clip", "did_you_mean", "shown"]
+__all__ = ["ConfigError", "Problem", "Terminated", "TunefleetError", "clip", "did_you_mean", "shown"]
 
 #: Longest user value echoed in a message, in characters (the rest becomes "...").
 SHOWN_CHARS = 80
@@ -138,3 +138,11 @@ class ConfigError(TunefleetError):
     def single(cls, source: str | Path, key: str, message: str, kind: str = "experiment") -> ConfigError:
         """An error with one problem."""
         return cls(source, [Problem(key, message)], kind)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived where it cannot stop a sweep gracefully: before the sweep ran, or a second time.
+
+    Like ``KeyboardInterrupt`` it is no ``Exception``, so that no ``except Exception`` (Ray's
+    included) swallows it on its way out; the CLI exits with code 143 (128 + SIGTERM).
+    """

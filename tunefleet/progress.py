@@ -1,15 +1,17 @@
-"""Live progress of a sweep in the terminal: trials done/running, errors and the best so far."""
+"""Live progress of a sweep in the terminal: trials done/running, errors and the best trial so far."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ray.tune import Callback
 from rich.console import Console
 
 from tunefleet.console import echo, make_console, plural
+from tunefleet.scalars import real_value
 
 __all__ = ["ProgressCallback"]
 
@@ -32,6 +34,7 @@ class ProgressCallback(Callback):
         console: Console | None = None,
         interval_s: float = 15.0,
         max_trial_lines: int = 100,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.metric = metric
         self.mode = mode
@@ -39,9 +42,11 @@ class ProgressCallback(Callback):
         self.console = console or make_console(stderr=True)
         self.interval_s = interval_s
         self.trial_lines = total <= max_trial_lines
-        self._start = time.monotonic()
-        self._last_status = 0.0
-        self._best: tuple[float, str, int] | None = None  # (value, trial_id, iteration)
+        self.clock = clock
+        self._start = clock()
+        self._last_status = -math.inf
+        # trial_id -> (its last reported value of the metric, None if not a number; iteration)
+        self._last: dict[str, tuple[float | None, int]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the run config (callbacks included) into the experiment directory so that
@@ -54,33 +59,52 @@ class ProgressCallback(Callback):
         self.__dict__.update(state)
         self.console = make_console(stderr=True)
 
-    def _better(self, value: float) -> bool:
-        if self._best is None:
-            return True
-        return value > self._best[0] if self.mode == "max" else value < self._best[0]
+    def setup(self, *args: Any, **info: Any) -> None:
+        # Ray restores this callback from tuner.pkl, pickled when the sweep first started, so the
+        # clock starts again here, at the start of every run and resume.
+        self._start = self.clock()
+        self._last_status = -math.inf
+        self._last = {}
+
+    def _best(self, trials: list[Any]) -> tuple[float, str, int] | None:
+        """(value, trial_id, iteration) of the best trial, ranked as the final table ranks them:
+        by each trial's last reported value, unranked when that is not a finite number, the
+        earlier trial first among equals."""
+        best: tuple[float, str, int] | None = None
+        for trial in trials:
+            value, iteration = self._last.get(trial.trial_id) or self._last_of(trial.last_result or {})
+            if value is None or not math.isfinite(value):
+                continue
+            if best is None or (value > best[0] if self.mode == "max" else value < best[0]):
+                best = (value, trial.trial_id, iteration)
+        return best
+
+    def _last_of(self, result: dict[str, Any]) -> tuple[float | None, int]:
+        # Trials restored by a resume have reported nothing to this driver: their last result.
+        return real_value(result.get(self.metric)), int(result.get("training_iteration", 0))
 
     def _status(self, trials: list[Any]) -> str:
         counts: dict[str, int] = {}
         for trial in trials:
             counts[trial.status] = counts.get(trial.status, 0) + 1
         finished = counts.get("TERMINATED", 0) + counts.get("ERROR", 0)
-        elapsed = time.monotonic() - self._start
+        elapsed = self.clock() - self._start
         line = (
             f"[{int(elapsed // 60):02d}:{int(elapsed % 60):02d}] {finished}/{self.total} done, "
             f"{counts.get('RUNNING', 0)} running, {plural(counts.get('ERROR', 0), 'error')}"
         )
-        if self._best is not None:
-            value, trial_id, iteration = self._best
+        best = self._best(trials)
+        if best is not None:
+            value, trial_id, iteration = best
             line += f" | best {self.metric}={value:.4g} ({trial_id}, iteration {iteration})"
         return line
 
     def on_trial_result(
         self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any
     ) -> None:
-        value = result.get(self.metric)
-        if isinstance(value, (int, float)) and not math.isnan(value) and self._better(value):
-            self._best = (float(value), trial.trial_id, int(result.get("training_iteration", 0)))
-        now = time.monotonic()
+        if result.get(self.metric) is not None:  # what the final table counts as reported
+            self._last[trial.trial_id] = self._last_of(result)
+        now = self.clock()
         if now - self._last_status >= self.interval_s:
             self._last_status = now
             echo(self.console, self._status(trials), highlight=False, soft_wrap=True)
@@ -89,8 +113,8 @@ class ProgressCallback(Callback):
         if not self.trial_lines:
             return
         last = trial.last_result or {}
-        value = last.get(self.metric)
-        shown = f"{value:.4g}" if isinstance(value, (int, float)) else "n/a"
+        value = real_value(last.get(self.metric))
+        shown = "n/a" if value is None else f"{value:.4g}"
         echo(
             self.console,
             f"  trial {trial.trial_id} finished: {self.metric}={shown} "

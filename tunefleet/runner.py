@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +18,18 @@ from rich.console import Console
 
 from tunefleet.analysis.files import STDERR_FILE, STDOUT_FILE
 from tunefleet.cluster.capacity import ClusterCapacity, unschedulable_reason
-from tunefleet.config import Experiment, ExperimentFile, check_name_argument
+from tunefleet.config import Experiment, ExperimentFile, check_name_argument, check_storage
 from tunefleet.console import echo, make_console
 from tunefleet.divergence import StopDiverged
-from tunefleet.errors import ConfigError, TunefleetError
+from tunefleet.errors import ConfigError, Terminated, TunefleetError
+from tunefleet.reaper import Reaper, children
 from tunefleet.resume import (
     TimeBudget,
     check_resumable,
+    handle_sigterm_again,
     latest_run,
     resume_command,
+    sigterm_stops_sweep,
     unfinished_trials,
     unused_run_name,
 )
@@ -73,18 +77,56 @@ def _trial_dirname(trial: Any) -> str:
 
 def _resolve_storage(storage: str) -> str:
     if "://" in storage:
+        check_remote_storage(storage)
         return storage  # cloud or cluster storage (s3://, gs://, ...)
-    path = Path(storage).expanduser().resolve()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".tunefleet-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
+    return str(Path(storage).expanduser().resolve())
+
+
+#: Seconds :func:`check_remote_storage` waits: pyarrow's S3 client retries an endpoint that does not
+#: answer for minutes (measured: 198 s), its GCS client longer.
+STORAGE_CHECK_TIMEOUT_S = 30.0
+
+
+def check_remote_storage(uri: str, timeout_s: float = STORAGE_CHECK_TIMEOUT_S) -> None:
+    """Fail before Ray starts, and within ``timeout_s``, when Ray could not use storage ``uri``.
+
+    Ray 2.60 opens the storage when the Tuner is built, after Ray started
+    (``ray.train._internal.storage.get_fs_and_path``: ``pyarrow.fs.FileSystem.from_uri``): an
+    unknown scheme, a bucket that cannot be reached or read then ends in a traceback, or in
+    minutes of retries. This opens it the same way and looks the path up (nothing is written),
+    in a daemon thread, so that a client that hangs cannot hold the driver.
+
+    Raises:
+        TunefleetError: The URI cannot be opened or looked up, or no answer came in time.
+    """
+    failure: list[BaseException | None] = []
+
+    def look_up() -> None:
+        try:
+            import pyarrow.fs
+
+            filesystem, path = pyarrow.fs.FileSystem.from_uri(uri)
+            filesystem.get_file_info(path)
+        except Exception as exc:  # every pyarrow and client error says what is wrong
+            failure.append(exc)
+        else:
+            failure.append(None)
+
+    thread = threading.Thread(target=look_up, name="tunefleet-storage-check", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if not failure:
         raise TunefleetError(
-            f"storage {storage!r} is not writable ({exc}); choose another with --storage"
-        ) from None
-    return str(path)
+            f"storage {uri}: no answer within {timeout_s:g} s; check its endpoint, the network and "
+            "the credentials, or choose another with --storage"
+        )
+    if failure[0] is not None:
+        reason = (str(failure[0]).strip().splitlines() or [type(failure[0]).__name__])[0]
+        raise TunefleetError(
+            f"storage {uri}: cannot use it ({reason}); expected a directory, or a bucket or "
+            "file system (s3://, gs://, hdfs://) that pyarrow can reach with the credentials "
+            "here; choose another with --storage"
+        )
 
 
 def _runtime_env(experiment: Experiment) -> dict[str, Any]:
@@ -93,23 +135,53 @@ def _runtime_env(experiment: Experiment) -> dict[str, Any]:
     return {"py_modules": [str(ship)]} if ship else {}
 
 
+#: ``--address`` forms for an existing cluster: ``HOST:PORT`` (its GCS) or ``ray://HOST[:PORT]``.
+_ADDRESS_RE = re.compile(
+    r"^(?P<client>ray://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$"
+)
+#: The Ray Client server's port (Ray's default), for ``ray://HOST``.
+RAY_CLIENT_PORT = 10001
+
+
+def _address_endpoint(address: str) -> tuple[str, int] | None:
+    """The ``(host, port)`` that ``address`` points at; None for ``auto``.
+
+    Raises:
+        TunefleetError: ``address`` is none of the forms Ray accepts for an existing cluster
+            (Ray itself raises a ValueError from deep inside ``ray.init``).
+    """
+    if address == "auto":
+        return None
+    match = _ADDRESS_RE.match(address)
+    port = int(match["port"]) if match and match["port"] else None
+    if match is None or (port is None and not match["client"]) or not 0 < (port or RAY_CLIENT_PORT) < 65536:
+        raise TunefleetError(
+            f"--address {address!r}: expected 'auto', HOST:PORT of a running Ray head (e.g. "
+            "10.0.0.5:6379) or ray://HOST:10001 (RAY_ADDRESS sets it too); without --address, "
+            "tunefleet starts a local Ray"
+        )
+    return match["host"].strip("[]"), port or RAY_CLIENT_PORT
+
+
 def _check_reachable(address: str) -> None:
     """Fail in seconds, not minutes, when nothing listens at ``host:port`` (Ray retries for long)."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        return  # "auto", or a form Ray resolves itself
+    endpoint = _address_endpoint(address)
+    if endpoint is None:
+        return  # "auto": Ray finds the cluster itself
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        socket.create_connection(endpoint, timeout=5).close()
     except OSError as exc:
         raise TunefleetError(
             f"cannot reach a Ray cluster at --address {address}: {exc.strerror or exc}"
         ) from None
 
 
-def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> bool:
-    """Start (or connect to) Ray; returns True when this call started it and must shut it down."""
+def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> Callable[[], None] | None:
+    """Start (or connect to) Ray; returns what shuts down what this call started (None: nothing)."""
     import ray
 
+    if address:
+        _address_endpoint(address)  # a malformed one is an error even where it goes unused
     if ray.is_initialized():
         if runtime_env:
             logger.warning(
@@ -117,7 +189,7 @@ def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> bool:
                 "it must be importable there (e.g. on PYTHONPATH)",
                 runtime_env["py_modules"][0],
             )
-        return False
+        return None
     common: dict[str, Any] = {"runtime_env": runtime_env or None, "log_to_driver": False}
     if address:
         _check_reachable(address)
@@ -128,9 +200,19 @@ def _init_ray(address: str | None, runtime_env: dict[str, Any]) -> bool:
                 f"cannot connect to a Ray cluster at --address {address}: {exc} "
                 "(is it running, and is RAY_AUTH_MODE the same as the cluster's?)"
             ) from None
-    else:
-        init_local_ray(num_cpus=os.cpu_count() or 1, **common)
-    return True
+        return ray.shutdown
+    before = children(os.getpid())
+    init_local_ray(num_cpus=os.cpu_count() or 1, **common)
+    # Ends what a driver killed without shutting Ray down would leave running (tunefleet.reaper).
+    reaper = Reaper.start(children(os.getpid()) - before)
+
+    def shutdown() -> None:
+        try:
+            ray.shutdown()
+        finally:
+            reaper.stop()
+
+    return shutdown
 
 
 def init_local_ray(num_cpus: int, **kwargs: Any) -> None:
@@ -345,8 +427,10 @@ def run_experiment(
         Where the results are and how many trials failed or are unfinished.
 
     Raises:
-        ConfigError: ``name`` is not one directory name (see ``config.schema.name_problem``).
-        TunefleetError: The storage is not writable; with ``resume``, there is no earlier run
+        ConfigError: ``name`` is not one directory name (see ``config.schema.name_problem``);
+            a local storage cannot be created or written, or a URI is malformed.
+        TunefleetError: A storage URI cannot be used (see :func:`check_remote_storage`); an
+            ``address`` is malformed or unreachable; with ``resume``, there is no earlier run
             or it was run with different settings; a trial reported results without the
             experiment's ``metric`` (the sweep stops there, its trial in ERROR).
     """
@@ -354,6 +438,8 @@ def run_experiment(
         check_name_argument(name, experiment)
     console = console or make_console(stderr=True)
     _quiet_ray()
+    # Checked before anything starts, without creating anything: a refused run leaves nothing behind.
+    check_storage(experiment, storage)
     storage_path = _resolve_storage(storage or experiment.settings.storage)
     if resume:
         if "://" in storage_path:
@@ -469,6 +555,7 @@ def _check_same_settings(experiment: Experiment, directory: Path) -> None:
         )
 
 
+@sigterm_stops_sweep()
 def _launch(
     experiment: Experiment,
     storage_path: str,
@@ -478,19 +565,21 @@ def _launch(
     console: Console,
     make_tuner: Callable[[], Any],
 ) -> RunOutcome:
-    """Start Ray, fit the tuner ``make_tuner`` builds (or restores), shut Ray down."""
-    import ray
+    """Start Ray, fit the tuner ``make_tuner`` builds (or restores), shut Ray down.
 
+    SIGTERM stops the sweep as a first Ctrl-C does (:func:`~tunefleet.resume.sigterm_stops_sweep`).
+    """
     local_dir = None if "://" in storage_path else Path(storage_path) / run_name
-    started = _init_ray(address, _runtime_env(experiment))
+    shutdown = _init_ray(address, _runtime_env(experiment))
+    handle_sigterm_again()  # ray.init installed its own handler
     try:
         # Only an embedded Ray tunefleet started itself is known never to grow.
-        check_trials_fit(experiment, cluster_capacity(may_autoscale=address is not None or not started))
+        check_trials_fit(experiment, cluster_capacity(may_autoscale=address is not None or shutdown is None))
         if local_dir is not None and not (local_dir / EXPERIMENT_FILE).is_file():
             save_experiment_file(experiment, local_dir, run_name)
         echo(
             console,
-            f"tunefleet: {experiment.name}: {experiment.num_trials_hint()} of {experiment.trainable.ref}, "
+            f"tunefleet: {run_name}: {experiment.num_trials_hint()} of {experiment.trainable.ref}, "
             f"{experiment.search.algorithm} search, {experiment.scheduler.name} scheduler, "
             f"optimizing {experiment.metric} ({experiment.mode})",
             highlight=False,
@@ -505,7 +594,7 @@ def _launch(
         tuner = make_tuner()
         try:
             results = tuner.fit()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated):
             # A second Ctrl-C skips Ray's final snapshot; the previous one is still there.
             echo(
                 console,
@@ -530,5 +619,5 @@ def _launch(
             num_unfinished=0 if local_dir is None else unfinished_trials(local_dir, experiment.num_trials),
         )
     finally:
-        if started:
-            ray.shutdown()
+        if shutdown is not None:
+            shutdown()

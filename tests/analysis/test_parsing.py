@@ -1,4 +1,4 @@
-"""Reading Ray's error.txt and making summaries JSON-safe (no Ray needed)."""
+"""Reading Ray's error.txt and reported values, and making summaries JSON-safe (no Ray needed)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from tunefleet.analysis.export import jsonable
 from tunefleet.analysis.failures import error_headline
+from tunefleet.analysis.files import is_nan
 from tunefleet.analysis.nested import flatten
 
 RAY_ERROR_TXT = """\
@@ -93,3 +94,11 @@ def test_flatten_joins_nested_keys_with_a_slash_and_keeps_lists_and_empty_mappin
 
     assert flatten(config) == {"optim/lr": 0.1, "optim/betas": [0.9, 0.99], "model": {}, "seed": 0}
     assert flatten({"optim": {"lr": 0.1}}, "config/") == {"config/optim/lr": 0.1}
+
+
+def test_a_nan_reported_by_any_library_or_written_by_rays_own_logger_is_nan() -> None:
+    # Ray's JSON logger writes a numpy NaN as the string "null" (a Python NaN as NaN).
+    for value in (math.nan, np.float32("nan"), np.float64("nan"), "null"):
+        assert is_nan(value), value
+    for value in (1.0, np.float32(1.0), math.inf, None, "nan?", "n/a"):
+        assert not is_nan(value), value

@@ -40,7 +40,13 @@ def problems_of(path: Path, overrides: list[str] | None = None) -> list[str]:
     return [str(p) for p in info.value.problems]
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "experiments").glob("*.yaml")), ids=lambda p: p.name)
+# The CIFAR-10 experiments need the dataset on disk: tests/trainables/test_cifar10.py validates
+# them against a generated archive.
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in (REPO / "experiments").glob("*.yaml") if not p.name.startswith("cifar10_")),
+    ids=lambda p: p.name,
+)
 def test_every_shipped_experiment_is_valid(path: Path) -> None:
     if path.name == "mnist1d_bohb.yaml":
         pytest.importorskip("hpbandster", reason="needs the bohb extra")

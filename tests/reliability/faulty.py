@@ -7,8 +7,9 @@ Config keys (constants in the test experiments):
     seconds: sleep per iteration, so that a sweep is still running when a test interrupts it.
     log: file that gets one line ``trial_id iteration pid`` per iteration actually executed.
     fault: ``raise_once`` (raise at iteration ``fault_at``, once per trial: a marker file next to
-        ``log`` remembers), ``nan`` (a NaN score from ``fault_at`` on), ``oom`` (allocate a
-        tensor no machine has memory for), or absent.
+        ``log`` remembers), ``nan`` (a NaN score from ``fault_at`` on), ``numpy_nan`` (the
+        same, every score reported as a numpy float32; Ray refuses torch tensors in
+        ``tune.report``), ``oom`` (allocate a tensor no machine has memory for), or absent.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from ray import tune
 
 
@@ -52,9 +54,11 @@ def counter(config: dict[str, Any]) -> None:
             if not marker.exists():
                 marker.write_text("")
                 raise RuntimeError(f"injected failure at iteration {iteration}")
-        score = -((config["x"] - 0.3) ** 2) + 0.01 * iteration
-        if fault == "nan" and iteration >= fault_at:
+        score: Any = -((config["x"] - 0.3) ** 2) + 0.01 * iteration
+        if fault in ("nan", "numpy_nan") and iteration >= fault_at:
             score = math.nan
+        if fault == "numpy_nan":
+            score = np.float32(score)
         with tempfile.TemporaryDirectory() as directory:
             Path(directory, "state.json").write_text(json.dumps({"iteration": iteration}))
             tune.report({"score": score}, checkpoint=tune.Checkpoint.from_directory(directory))

@@ -94,6 +94,29 @@ def interrupt(proc: subprocess.Popen[str], sig: signal.Signals, timeout: float =
     return proc.returncode, err
 
 
+def kill_driver_alone(proc: subprocess.Popen[str], timeout: float = 300) -> tuple[list[str], str]:
+    """SIGKILL the driver alone, as ``kill -9 PID`` or the OOM killer would, and see what is left.
+
+    Waits for the driver and for its reaper (the process that ends what is left of its embedded
+    Ray) to end, then returns the command lines of its session's processes still alive, and its
+    stderr; what is left is killed afterwards.
+    """
+    reapers = [pid for pid in session_members(proc.pid) if "-m tunefleet.reaper" in command_line(pid)]
+    proc.kill()
+    try:
+        proc.wait(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while set(reapers) & set(session_members(proc.pid)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the reaper of driver {proc.pid} did not end")
+            time.sleep(0.05)
+        left = [command_line(pid) for pid in session_members(proc.pid)]
+    finally:
+        kill_session(proc.pid)
+    _, err = proc.communicate()
+    return left, err
+
+
 @dataclass
 class Finished:
     """How a driver that ran to its end ended."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from tunefleet.divergence import StopDiverged, is_diverged
@@ -32,6 +33,17 @@ def test_non_finite_metrics_and_the_diverged_flag_count_as_diverged() -> None:
     assert not is_diverged({"other": math.nan}, "score")
 
 
+def test_non_finite_numpy_and_torch_scalars_count_as_diverged() -> None:
+    # Trainables often report what numpy or torch computed, without float().
+    for value in (np.float32("nan"), np.float64("inf"), torch.tensor(math.nan), torch.tensor(-math.inf)):
+        assert is_diverged({"score": value}, "score"), value
+        assert StopDiverged("score", max_iterations=3)("t", {"score": value, "training_iteration": 1})
+    for value in (np.float32(1.0), torch.tensor(1.0), np.int64(1)):
+        assert not is_diverged({"score": value}, "score"), value
+    assert is_diverged({"score": 1.0, "diverged": np.bool_(True)}, "score")
+    assert is_diverged({"score": 1.0, "diverged": torch.tensor(True)}, "score")
+
+
 def test_the_stopper_ends_diverged_trials_and_trials_at_their_budget() -> None:
     stopper = StopDiverged("score", max_iterations=3)
     assert stopper("t", {"score": math.nan, "training_iteration": 1})
@@ -45,8 +57,16 @@ def test_hyperopt_records_a_diverged_trial_as_the_worst_loss_not_nan() -> None:
     searcher = FlatHyperOptSearch(
         tunefleet_space=space, space=to_hyperopt(space), metric="score", mode="max", random_state_seed=0
     )
-    for trial_id, score in (("good", 0.5), ("diverged", math.nan)):
+    reported = (
+        ("good", 0.5),
+        ("diverged", math.nan),
+        ("numpy", np.float32(0.25)),
+        ("numpy_nan", np.float32("nan")),
+    )
+    for trial_id, score in reported:
         assert searcher.suggest(trial_id) is not None
         searcher.on_trial_complete(trial_id, {"score": score})
     # Hyperopt minimizes -score; TPE cannot rank a NaN loss, an infinite one is simply the worst.
-    assert searcher._hpopt_trials.losses() == [-0.5, math.inf]
+    losses = searcher._hpopt_trials.losses()
+    assert losses == [-0.5, math.inf, -0.25, math.inf]
+    assert all(type(loss) is float for loss in losses)  # what its saved state keeps

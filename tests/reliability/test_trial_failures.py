@@ -3,6 +3,7 @@ trial as diverged, an impossible allocation fails only its trial; the sweep itse
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -23,7 +24,11 @@ def faulty_sweep(ray_local: None, tmp_path_factory: pytest.TempPathFactory):
         directory,
         num_samples=1,
         search={"algorithm": "grid"},
-        space={"x": 0.5, "fault": {"grid": ["none", "raise_once", "nan", "oom"]}, "fault_at": 2},
+        space={
+            "x": 0.5,
+            "fault": {"grid": ["none", "raise_once", "nan", "numpy_nan", "oom"]},
+            "fault_at": 2,
+        },
         failure={"max_failures": 1},
     )
     outcome = run_experiment(load_experiment(path))
@@ -34,11 +39,12 @@ def faulty_sweep(ray_local: None, tmp_path_factory: pytest.TempPathFactory):
 
 def test_the_sweep_survives_every_fault_and_only_the_hopeless_trial_errors(faulty_sweep) -> None:
     outcome, _, trials, _ = faulty_sweep
-    assert outcome.num_trials == 4 and outcome.num_errors == 1 and not outcome.interrupted
+    assert outcome.num_trials == 5 and outcome.num_errors == 1 and not outcome.interrupted
     assert trials["status"].to_dict() == {
         "none": "TERMINATED",
         "raise_once": "TERMINATED",
         "nan": "TERMINATED",
+        "numpy_nan": "TERMINATED",
         "oom": "ERROR",
     }
 
@@ -55,21 +61,36 @@ def test_a_trial_that_raises_is_retried_from_its_last_checkpoint(faulty_sweep) -
     assert "faulty.py" in error["traceback"]
 
 
-def test_a_nan_metric_stops_its_trial_cleanly_without_retries(faulty_sweep) -> None:
+@pytest.mark.parametrize("fault", ["nan", "numpy_nan"])
+def test_a_nan_metric_stops_its_trial_cleanly_without_retries(faulty_sweep, fault: str) -> None:
+    # A NaN computed by numpy is as much a NaN as Python's.
     _, results, trials, log = faulty_sweep
-    trial_id = trials.loc["nan", "trial_id"]
+    trial_id = trials.loc[fault, "trial_id"]
     assert [i for t, i in executed(log) if t == trial_id] == [1, 2]
     assert iterations_by_trial(results.history())[trial_id] == [1, 2]
     assert trial_id not in set(results.errors()["trial_id"])
-    assert math.isnan(trials.loc["nan", "value"])
+    assert math.isnan(trials.loc[fault, "value"])
 
 
-def test_the_diverged_trial_is_marked_so_in_the_analysis(faulty_sweep) -> None:
+def test_numpy_scores_are_written_to_the_result_files_as_numbers(faulty_sweep) -> None:
     _, results, trials, _ = faulty_sweep
-    assert trials["diverged"].to_dict() == {"none": False, "raise_once": False, "nan": True, "oom": False}
+    trial_dir = results.path / f"counter_{trials.loc['numpy_nan', 'trial_id']}"
+    scores = [json.loads(line)["score"] for line in (trial_dir / "result.json").read_text().splitlines()]
+    assert scores[0] == pytest.approx(0.01 - 0.04) and math.isnan(scores[1])  # not Ray's "null"
+
+
+def test_the_diverged_trials_are_marked_so_in_the_analysis(faulty_sweep) -> None:
+    _, results, trials, _ = faulty_sweep
+    assert trials["diverged"].to_dict() == {
+        "none": False,
+        "raise_once": False,
+        "nan": True,
+        "numpy_nan": True,
+        "oom": False,
+    }
     summary = results.summary()
-    assert summary["num_diverged"] == 1 and summary["num_unfinished"] == 0
-    assert "4 trials (3 TERMINATED, 1 ERROR; 1 diverged)" in rendered(summary)
+    assert summary["num_diverged"] == 2 and summary["num_unfinished"] == 0
+    assert "5 trials (4 TERMINATED, 1 ERROR; 2 diverged)" in rendered(summary)
 
 
 def test_a_failed_trial_shows_the_end_of_what_it_printed_next_to_its_error(faulty_sweep) -> None:

@@ -1,4 +1,4 @@
-"""Device-side metrics agree with scikit-learn's definitions."""
+"""Device-side metrics agree with scikit-learn's definitions, batch by batch too."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import torch
 from sklearn import metrics as skm
 
 from tunefleet.trainables.metrics import (
+    ClassificationAccumulator,
+    RegressionAccumulator,
     align_regression_output,
     classification_metrics,
     confusion_matrix,
@@ -87,3 +89,48 @@ def test_to_floats_returns_python_floats_in_order() -> None:
     assert values == {"b": 2.0, "a": 1.5}
     assert list(values) == ["b", "a"]
     assert all(type(v) is float for v in values.values())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_classification_accumulated_over_batches_equals_the_whole_set(seed: int) -> None:
+    logits, targets = _classification_case(seed)
+    accumulator = ClassificationAccumulator()
+    for chunk, target in zip(logits.split(64), targets.split(64), strict=True):  # a ragged last batch
+        accumulator.update(chunk, target)
+    whole = to_floats(classification_metrics(logits, targets))
+    assert to_floats(accumulator.compute()) == pytest.approx(whole, rel=1e-6)
+
+
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_regression_accumulated_over_batches_equals_the_whole_set(outputs: int) -> None:
+    gen = torch.Generator().manual_seed(0)
+    # Targets far from zero: R^2 from running sums must not lose their spread to cancellation.
+    targets = 1000 + torch.randn(200, outputs, generator=gen).squeeze(-1)
+    predictions = targets + 0.3 * torch.randn(200, outputs, generator=gen).squeeze(-1)
+    accumulator = RegressionAccumulator()
+    for chunk, target in zip(predictions.split(64), targets.split(64), strict=True):
+        accumulator.update(chunk, target)
+    ours = to_floats(accumulator.compute())
+    assert ours["loss"] == pytest.approx(skm.mean_squared_error(targets, predictions), rel=1e-5)
+    assert ours["r2"] == pytest.approx(skm.r2_score(targets.double(), predictions.double()), rel=1e-5)
+
+
+def test_accumulated_r2_of_constant_targets_follows_sklearn() -> None:
+    targets = torch.full((10,), 0.1)
+    for predictions, expected in ((targets.clone(), 1.0), (targets + 1, 0.0)):
+        accumulator = RegressionAccumulator()
+        accumulator.update(predictions[:3], targets[:3])
+        accumulator.update(predictions[3:], targets[3:])
+        assert to_floats(accumulator.compute())["r2"] == expected
+
+
+def test_accumulator_sums_add_up_across_processes() -> None:
+    # What a multi-process evaluation does: each process scores its part, the sums are added.
+    logits, targets = _classification_case(2)
+    parts = [ClassificationAccumulator(), ClassificationAccumulator()]
+    parts[0].update(logits[:100], targets[:100])
+    parts[1].update(logits[100:], targets[100:])
+    combined = ClassificationAccumulator()
+    combined.load_sums({k: parts[0].sums[k] + parts[1].sums[k] for k in parts[0].sums})
+    whole = to_floats(classification_metrics(logits, targets))
+    assert to_floats(combined.compute()) == pytest.approx(whole, rel=1e-6)

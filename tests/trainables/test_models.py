@@ -1,12 +1,15 @@
-"""Model shapes and the MNIST-1D paper's CNN."""
+"""Model shapes, the MNIST-1D paper's CNN, and activations by name."""
 
 from __future__ import annotations
+
+from typing import get_args
 
 import pytest
 import torch
 from torch import nn
 
-from tunefleet.trainables.models import MLP, CNN1d, CNN2d, Linear
+from tunefleet.trainables.hyperparams import ActivationName
+from tunefleet.trainables.models import MLP, CNN1d, CNN2d, Linear, activation
 
 
 def _parameter_count(model: nn.Module) -> int:
@@ -47,3 +50,15 @@ def test_dropout_is_configurable_and_off_in_eval_mode() -> None:
     assert not torch.equal(model(x), model(x))
     model.eval()
     assert torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("name", get_args(ActivationName))
+def test_every_activation_name_builds_a_fresh_module(name: ActivationName) -> None:
+    first, second = activation(name), activation(name)
+    assert isinstance(first, nn.Module) and first is not second
+    assert first(torch.zeros(2)).shape == (2,)
+
+
+def test_unknown_activation_lists_valid_names() -> None:
+    with pytest.raises(ValueError, match="expected one of"):
+        activation("swish")  # type: ignore[arg-type]

@@ -23,9 +23,14 @@ from tunefleet.trainables import (
 )
 from tunefleet.trainables.base import CHECKPOINT_FILE
 from tunefleet.trainables.data import DataSplits
-from tunefleet.trainables.knobs import lr_multiplier
+from tunefleet.trainables.schedules import lr_multiplier
 
-from .helpers import assert_same_tensors, deterministic_metrics, same_weights
+from .helpers import (
+    assert_restore_continues_exactly,
+    assert_same_tensors,
+    deterministic_metrics,
+    same_weights,
+)
 
 BUILTINS: list[type[TorchTrainable[Any]]] = [
     Mnist1dMLP,
@@ -213,6 +218,38 @@ CHECKPOINT_CASES = [
         },
         id="linear_regression-adamw-inverse_sqrt",
     ),
+    pytest.param(
+        DigitsCNN,
+        {
+            "channels": 4,
+            "dropout": 0.3,
+            "precision": "bf16",
+            "channels_last": True,
+            "grad_accumulation": 3,
+            "grad_clip": 0.5,
+            "optimizer": "momentum",
+            "lr": 0.05,
+            "steps_per_iteration": 6,
+            "batch_size": 100,
+            "max_iterations": 4,
+        },
+        id="digits_cnn-bf16-channels_last-accumulation-clip",
+    ),
+    # fp16 on the CPU is slow and refused by experiment validation, but torch runs it: here it
+    # exercises the gradient scaler (enabled, with state) through a checkpoint.
+    pytest.param(
+        DigitsMLP,
+        {
+            "hidden": 16,
+            "dropout": 0.3,
+            "precision": "fp16",
+            "grad_clip": 1.0,
+            "steps_per_iteration": 6,
+            "batch_size": 100,
+            "max_iterations": 4,
+        },
+        id="digits_mlp-fp16-scaler-clip",
+    ),
 ]
 
 
@@ -220,34 +257,7 @@ CHECKPOINT_CASES = [
 def test_checkpoint_restore_continues_bit_identically(
     cls: type[TorchTrainable[Any]], config: dict[str, Any], tmp_path: Path
 ) -> None:
-    straight, straight_results = _run(cls, config, 4)
-
-    first, _ = _run(cls, config, 2)
-    assert first._position not in (0, len(first.data.x_train))  # saved mid-epoch
-    checkpoint = first.save(str(tmp_path / "checkpoint"))
-
-    # A new instance that has already trained: anything restore forgets shows up as a diff.
-    resumed, _ = _run(cls, config, 1)
-    resumed.restore(checkpoint)
-    assert resumed.iteration == 2
-    resumed_results = [resumed.train() for _ in range(2)]
-
-    assert [deterministic_metrics(resumed, r) for r in resumed_results] == [
-        deterministic_metrics(straight, r) for r in straight_results[2:]
-    ]
-    assert [r["training_iteration"] for r in resumed_results] == [3, 4]
-    assert_same_tensors(resumed.model.state_dict(), straight.model.state_dict())
-    assert_same_tensors(resumed.optimizer.state_dict(), straight.optimizer.state_dict())
-    assert_same_tensors(resumed.scheduler.state_dict(), straight.scheduler.state_dict())
-
-    # Control: the weights alone do not continue the run (optimizer state, schedule, batch
-    # order and dropout streams matter), so the equalities above are not vacuous.
-    weights_only = cls(config=dict(config))
-    state = torch.load(tmp_path / "checkpoint" / CHECKPOINT_FILE, weights_only=True)
-    weights_only.model.load_state_dict(state["model"])
-    for _ in range(2):
-        weights_only.train()
-    assert not same_weights(weights_only.model, straight.model)
+    assert_restore_continues_exactly(cls, config, tmp_path)
 
 
 def test_checkpoint_is_one_file_of_plain_values(tmp_path: Path) -> None:
@@ -257,7 +267,37 @@ def test_checkpoint_is_one_file_of_plain_values(tmp_path: Path) -> None:
     state = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
     assert state["global_step"] == 2
     assert state["hyperparams"] == trainable.hp.model_dump()
-    assert {"model", "optimizer", "scheduler", "permutation", "position", "rng"} <= set(state)
+    assert state["format"] == 2
+    assert {"model", "optimizer", "scheduler", "grad_scaler", "data_position", "rng"} <= set(state)
+    assert {"epochs_completed", "permutation", "position", "generator"} == set(state["data_position"])
+
+
+#: A format-1 checkpoint, written by tunefleet at commit 4cdf5a0 (before mixed precision and
+#: streamed data) after 1 iteration of FORMAT1["config"], and that version's weights after 3.
+FORMAT1 = Path(__file__).parent / "data" / "format1"
+FORMAT1_EXPECTED = Path(__file__).parent / "data" / "format1_expected_after_3_iterations.pt"
+
+
+def test_format1_checkpoint_of_the_previous_version_continues_bit_identically() -> None:
+    # A user's sweep started before the upgrade resumes after it, exactly where it was.
+    expected = torch.load(FORMAT1_EXPECTED, weights_only=True)
+    assert torch.load(FORMAT1 / CHECKPOINT_FILE, weights_only=True)["format"] == 1
+    resumed = DigitsMLP(config=dict(expected["config"]))
+    resumed.load_checkpoint(str(FORMAT1))
+    for _ in range(2):
+        resumed.train()
+    assert resumed.global_step == expected["global_step"]
+    assert_same_tensors(resumed.model.state_dict(), expected["model"])
+    assert_same_tensors(resumed.optimizer.state_dict(), expected["optimizer"])
+
+
+def test_checkpoint_of_an_unknown_format_is_refused_naming_the_file(tmp_path: Path) -> None:
+    trainable, _ = _run(DigitsMLP, {**DIGITS, "steps_per_iteration": 1}, 1)
+    trainable.save_checkpoint(str(tmp_path))
+    state = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    torch.save({**state, "format": 99}, tmp_path / CHECKPOINT_FILE)
+    with pytest.raises(ValueError, match=r"state\.pt: unknown checkpoint format 99"):
+        trainable.load_checkpoint(str(tmp_path))
 
 
 def test_restore_with_changed_hyperparameters_keeps_state_and_applies_new_values(

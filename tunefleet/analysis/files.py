@@ -41,6 +41,7 @@ from typing import Any
 
 from tunefleet.analysis.nested import flatten
 from tunefleet.errors import TunefleetError
+from tunefleet.scalars import real_value
 
 __all__ = [
     "FINAL_STATUSES",
@@ -392,5 +393,9 @@ def _read_text(path: Path) -> str | None:
 
 
 def is_nan(value: Any) -> bool:
-    """Whether a reported value is a float NaN."""
-    return isinstance(value, float) and math.isnan(value)
+    """Whether a reported value is a NaN: a float NaN of any library, or ``"null"``, which Ray's
+    own JSON logger writes for a numpy NaN (``ray.air._internal.json.SafeFallbackEncoder``)."""
+    if isinstance(value, str):
+        return value == "null"
+    number = real_value(value)
+    return number is not None and math.isnan(number)

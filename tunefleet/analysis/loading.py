@@ -251,7 +251,7 @@ def trial_records(files: RayRunFiles, results: pd.DataFrame, metric: str) -> lis
                 # No result file (deleted, or Ray's loggers disabled): the experiment state's.
                 state_result={} if count else trial.state_result,
                 last_reported_nan=is_nan(last_value),
-                diverged=is_diverged({metric: last_value, DIVERGED: last_flag}, metric),
+                diverged=is_nan(last_value) or is_diverged({metric: last_value, DIVERGED: last_flag}, metric),
                 error_file=trial.error_file,
                 error_text=trial.error_text,
                 directory=trial.directory,

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tunefleet.config.schema import ExperimentFile, SearchSettings, name_problem
-from tunefleet.config.space_fit import space_problems
+from tunefleet.config.space_fit import field_error_message, space_problems
 from tunefleet.config.storage import storage_problem
 from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
 from tunefleet.console import plural
@@ -23,7 +23,8 @@ from tunefleet.search import (
     get_searcher,
     pairing_problem,
 )
-from tunefleet.search.spaces import Choice, Conditional, Grid, Param, Space, parse_space
+from tunefleet.search.spaces import Choice, Conditional, Constant, Grid, Param, Space, parse_space, walk
+from tunefleet.trainables.hyperparams import TrainingHyperparams
 from tunefleet.trainables.registry import ResolvedTrainable, TrainableNotFound, resolve_trainable
 
 __all__ = ["MAX_TRIALS", "Experiment", "check_name_argument", "check_storage", "load_experiment"]
@@ -219,6 +220,50 @@ def _parse_search(raw: Any) -> tuple[SearcherPlugin, SearcherOptions] | list[Pro
     return problems or (plugin, options)
 
 
+def _check_defaults(space: Space, trainable: ResolvedTrainable, injected: dict[str, Any]) -> list[Problem]:
+    """Hyperparameters the space leaves at their default are valid too, with the experiment's
+    constants (a default that is checked, such as a dataset directory that must exist)."""
+    model = trainable.hyperparams
+    if model is None:
+        return []
+    constants = {name: p.value for name, p in space.items() if isinstance(p, Constant)} | injected
+    try:
+        model.model_validate(constants)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            if not error["loc"] or error["loc"][0] in space:
+                continue  # values in the space are checked one by one
+            if error["type"] == "missing":
+                message = "required, and not set"
+            else:
+                message = f"not set, and the default does not work here: {field_error_message(error)}"
+            problems.append(Problem(f"space.{error['loc'][0]}", message))
+        return problems
+    return []
+
+
+def _check_fp16_has_a_gpu(
+    space: Space, settings: ExperimentFile, trainable: ResolvedTrainable, prefix: str = "space"
+) -> list[Problem]:
+    """``precision: fp16`` needs a GPU (its kernels and gradient scaler); CPUs have bf16."""
+    model = trainable.hyperparams
+    if model is None or not issubclass(model, TrainingHyperparams):
+        return []
+    resources = settings.resources
+    if resources.gpu or (resources.workers is not None and resources.workers.gpu):
+        return []
+    return [
+        Problem(
+            f"{prefix}.{path}" if isinstance(param, Constant) else f"{prefix}.{path}.{param.kind}",
+            "fp16 needs a GPU, and this experiment's trials get none (resources.gpu and "
+            "resources.workers.gpu are 0); use bf16 or fp32 on CPUs, or give each trial a GPU",
+        )
+        for path, name, param in walk(space)
+        if name == "precision" and param.contains("fp16")
+    ]
+
+
 def _check_point(point: dict[str, Any], space: Space, key: str) -> list[Problem]:
     """A ``points_to_evaluate`` entry names hyperparameters of the space, with values inside it."""
     problems = []
@@ -343,6 +388,7 @@ def load_experiment(
         )
     if trainable.hyperparams is not None:
         problems += space_problems(space, trainable.hyperparams, trainable.ref)
+    problems += _check_fp16_has_a_gpu(space, settings, trainable)
     search_plugin, search_options = searcher
     problems += _check_points(space, settings.search)
     problems += [
@@ -364,6 +410,7 @@ def load_experiment(
     )
     if experiment.num_trials > MAX_TRIALS:
         problems.append(Problem("num_samples", _too_many_trials(experiment)))
+    problems += _check_defaults(space, trainable, experiment.injected_constants())
     problems += [
         Problem(f"scheduler.{key}", message)
         for key, message in plugin.check(options, experiment.scheduler_context)
@@ -388,6 +435,7 @@ def load_experiment(
         problems += space_problems(
             mutation_space(), trainable.hyperparams, trainable.ref, prefix="scheduler.mutations"
         )
+        problems += _check_fp16_has_a_gpu(mutation_space(), settings, trainable, prefix="scheduler.mutations")
     if problems:
         raise ConfigError(source, problems)
     return experiment

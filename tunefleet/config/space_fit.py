@@ -23,7 +23,7 @@ from pydantic.fields import FieldInfo
 from tunefleet.errors import Problem, did_you_mean, shown
 from tunefleet.search.spaces import Constant, Param, Space, Support, walk
 
-__all__ = ["space_problems"]
+__all__ = ["field_error_message", "space_problems"]
 
 _BOUND_SYMBOLS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
 
@@ -79,6 +79,12 @@ class _Accepted:
         lows = [value for name, value in self.bounds if name in ("ge", "gt")]
         highs = [value for name, value in self.bounds if name in ("le", "lt")]
         return (below(max(lows)) if lows else 0.0) + (1 - below(min(highs)) if highs else 0.0)
+
+
+def field_error_message(error: Any) -> str:
+    """A pydantic error's message, without the "Value error, " prefix of a validator's ValueError."""
+    cause = error.get("ctx", {}).get("error")
+    return str(cause) if isinstance(cause, ValueError) else str(error["msg"])
 
 
 def _number(value: float) -> str:
@@ -195,7 +201,7 @@ def _value_problem(name: str, param: Param, model: type[BaseModel], accepted: _A
         try:
             model.model_validate({name: value})
         except ValidationError as exc:
-            messages = [e["msg"] for e in exc.errors() if e["loc"][:1] == (name,)]
+            messages = [field_error_message(e) for e in exc.errors() if e["loc"][:1] == (name,)]
             if messages:
                 return f"{shown(value)} is not a valid {name}: {messages[0]}"
     return None

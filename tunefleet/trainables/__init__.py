@@ -1,16 +1,19 @@
 """PyTorch trainables for Ray Tune: a generic training loop plus built-in tasks.
 
-Write a task by subclassing :class:`TorchTrainable` with a ``load_data`` and a
-``build_model``; everything else (hyperparameter validation, optimizer, schedule, evaluation,
-early stopping, checkpoints, actor reuse) comes from the base.
+Write a task by subclassing :class:`TorchTrainable` with a ``load_data`` (tensors or datasets)
+and a ``build_model``; everything else (hyperparameter validation, optimizer, schedule, mixed
+precision, DataLoaders, evaluation, early stopping, checkpoints, actor reuse) comes from the base.
 """
 
 from __future__ import annotations
 
 from tunefleet.trainables.base import TorchTrainable
-from tunefleet.trainables.data import DataSplits
+from tunefleet.trainables.data import DatasetSplits, DataSplits
 from tunefleet.trainables.hyperparams import TrainingHyperparams
+from tunefleet.trainables.task_kinds import CLASSIFICATION, REGRESSION, TaskKind
 from tunefleet.trainables.tasks import (
+    Cifar10Hyperparams,
+    Cifar10ResNet,
     CNNHyperparams,
     DigitsCNN,
     DigitsMLP,
@@ -22,8 +25,13 @@ from tunefleet.trainables.tasks import (
 )
 
 __all__ = [
+    "CLASSIFICATION",
+    "REGRESSION",
     "CNNHyperparams",
+    "Cifar10Hyperparams",
+    "Cifar10ResNet",
     "DataSplits",
+    "DatasetSplits",
     "DigitsCNN",
     "DigitsMLP",
     "LinearRegression",
@@ -31,6 +39,7 @@ __all__ = [
     "Mnist1dCNN",
     "Mnist1dCNNHyperparams",
     "Mnist1dMLP",
+    "TaskKind",
     "TorchTrainable",
     "TrainingHyperparams",
 ]

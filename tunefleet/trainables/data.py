@@ -1,9 +1,16 @@
-"""In-memory datasets as tensors, split into train / validation / test.
+"""A trainable's data: train / validation / test splits, as tensors or as datasets.
 
-The built-in datasets are small enough to live on the accelerator whole, which lets the
-training loop draw batches by indexing instead of running a DataLoader. Nothing here downloads:
-MNIST-1D is generated locally (and cached), the digits ship with scikit-learn, and the
-regression problem is synthetic.
+Two forms, one training loop (:mod:`tunefleet.trainables.loop`):
+
+- :class:`DataSplits`: tensors. Small datasets live on the accelerator whole and the loop draws
+  batches by indexing them, with optional batch transforms run on the device (augmentation
+  drawing from the trial's checkpointed generator). The fast path.
+- :class:`DatasetSplits`: map-style ``torch.utils.data.Dataset`` objects with per-sample
+  transforms, loaded in batches by DataLoader worker processes. For data that does not fit in
+  memory or needs per-sample decoding.
+
+Nothing here downloads: MNIST-1D is generated locally (and cached), the digits ship with
+scikit-learn, and the regression problem is synthetic.
 """
 
 from __future__ import annotations
@@ -15,16 +22,23 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 __all__ = [
     "DataSplits",
+    "DatasetSplits",
+    "EvalBatchTransform",
+    "SampleTransform",
+    "Splits",
+    "TrainBatchTransform",
     "cache_dir",
     "carve_validation",
     "load_digits",
@@ -35,13 +49,34 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+#: A random batch transform of training inputs on their device: ``(x, generator) -> x``. It must
+#: draw its randomness from ``generator`` only (the trial's augmentation stream, checkpointed).
+TrainBatchTransform = Callable[[Tensor, torch.Generator], Tensor]
+#: A deterministic batch transform of evaluation inputs on their device: ``x -> x``.
+EvalBatchTransform = Callable[[Tensor], Tensor]
+#: A per-sample transform of a dataset item's features, run where the sample is loaded (in a
+#: DataLoader worker). It may use torch's, numpy's or Python's global random generators: they are
+#: seeded for each sample from its position in the data (see :mod:`tunefleet.trainables.streaming`).
+SampleTransform = Callable[[Any], Any]
+
+
+def _move(transform: Any, device: torch.device | str) -> Any:
+    # Transforms holding tensors (normalisation constants) are modules; they follow the data.
+    return transform.to(device) if isinstance(transform, nn.Module) else transform
+
+
 # eq=False: a generated __eq__ would compare tensors elementwise and fail on bool().
 @dataclasses.dataclass(frozen=True, eq=False)
 class DataSplits:
-    """Features and targets of the train, validation and test sets.
+    """Features and targets of the train, validation and test sets, as tensors.
 
     Classification targets are int64 class indices; regression targets are floats. The
     validation set drives early stopping and tuning; the test set is only reported.
+
+    Attributes:
+        train_batch_transform: Applied to every training batch on the device before the model
+            (augmentation, normalisation); see :data:`TrainBatchTransform`.
+        eval_batch_transform: Applied to every validation and test batch on the device.
 
     Raises:
         ValueError: If a split's features and targets differ in length.
@@ -53,6 +88,8 @@ class DataSplits:
     y_val: Tensor
     x_test: Tensor
     y_test: Tensor
+    train_batch_transform: TrainBatchTransform | None = None
+    eval_batch_transform: EvalBatchTransform | None = None
 
     def __post_init__(self) -> None:
         for split in ("train", "val", "test"):
@@ -60,9 +97,65 @@ class DataSplits:
             if len(x) != len(y):
                 raise ValueError(f"x_{split} has {len(x)} samples but y_{split} has {len(y)}")
 
+    @property
+    def num_train(self) -> int:
+        return len(self.x_train)
+
     def to(self, device: torch.device | str) -> DataSplits:
-        """The same splits with every tensor on ``device``."""
-        return DataSplits(**{f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)})
+        """The same splits with every tensor (and tensor-holding transform) on ``device``."""
+        return DataSplits(**{f.name: _move(getattr(self, f.name), device) for f in dataclasses.fields(self)})
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DatasetSplits:
+    """Map-style datasets of the train, validation and test sets, loaded by DataLoaders.
+
+    Each item is a ``(features, target)`` pair: tensors, numpy arrays or numbers that the
+    DataLoader's default collation stacks (targets: class indices or floats; they are cast to
+    the task's dtype). The trainable builds the DataLoaders: worker processes, pinned memory
+    and non-blocking copies on CUDA, persistent workers, and a batch order and per-sample seeds
+    that a checkpoint records exactly.
+
+    Attributes:
+        train_transform: Per-sample transform of training features (augmentation); see
+            :data:`SampleTransform`.
+        val_transform: Per-sample transform of validation features.
+        test_transform: Per-sample transform of test features.
+
+    Raises:
+        TypeError: If a split is not a sized, indexable dataset.
+        ValueError: If the training set is empty.
+    """
+
+    train: Dataset[Any]
+    val: Dataset[Any]
+    test: Dataset[Any]
+    train_transform: SampleTransform | None = None
+    val_transform: SampleTransform | None = None
+    test_transform: SampleTransform | None = None
+
+    def __post_init__(self) -> None:
+        for split in ("train", "val", "test"):
+            dataset = getattr(self, split)
+            if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+                raise TypeError(
+                    f"{split} must be a map-style dataset (with __len__ and __getitem__), "
+                    f"got {type(dataset).__name__}"
+                )
+        if self.num_train == 0:
+            raise ValueError("the training dataset is empty")
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train)  # type: ignore[arg-type]
+
+    def to(self, device: torch.device | str) -> DatasetSplits:
+        """The splits themselves: samples move to the device batch by batch."""
+        return self
+
+
+#: What ``load_data`` returns.
+Splits = DataSplits | DatasetSplits
 
 
 def carve_validation(

@@ -25,10 +25,12 @@ __all__ = [
     "InitScheme",
     "LrScheduleName",
     "OptimizerName",
+    "Precision",
     "TrainingHyperparams",
 ]
 
 OptimizerName = Literal["sgd", "momentum", "adam", "adamw", "rmsprop"]
+Precision = Literal["fp32", "bf16", "fp16"]
 LrScheduleName = Literal["constant", "step", "exponential", "cosine", "inverse_sqrt"]
 InitScheme = Literal["default", "xavier", "he"]
 ActivationName = Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid"]
@@ -98,7 +100,15 @@ class TrainingHyperparams(BaseModel):
     dropout: float = Field(default=0.0, ge=0, lt=1, description="Dropout probability of the model.")
 
     # Batching and schedule.
-    batch_size: int = Field(default=64, ge=1)
+    batch_size: int = Field(
+        default=64,
+        ge=1,
+        description=(
+            "Samples per optimizer step (capped at the training set). With grad_accumulation k "
+            "they are processed as k micro-batches, whose losses are weighted so that the "
+            "gradient is the whole batch's."
+        ),
+    )
     lr_schedule: LrScheduleName = Field(
         default="constant",
         description=(
@@ -137,6 +147,34 @@ class TrainingHyperparams(BaseModel):
     )
     val_fraction: float = Field(
         default=0.2, gt=0, le=0.5, description="Share of the training set held out for validation."
+    )
+
+    # Speed. None of these changes what is computed, only how (precision: up to rounding).
+    precision: Precision = Field(
+        default="fp32",
+        description=(
+            "Autocast of the forward pass: bf16 (CPU or GPU) or fp16 (GPU only; with a "
+            "gradient scaler whose state is checkpointed)."
+        ),
+    )
+    compile: bool = Field(default=False, description="Run the model through torch.compile.")
+    channels_last: bool = Field(
+        default=False, description="Channels-last memory format for 4-D inputs and weights (CNNs on GPUs)."
+    )
+    grad_accumulation: int = Field(
+        default=1,
+        ge=1,
+        description="Micro-batches per optimizer step: batch_size is split into this many.",
+    )
+    grad_clip: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="Clip the gradient's global L2 norm to this value (null: no clipping)."
+    )
+    num_workers: Annotated[int, Field(ge=0)] | None = Field(
+        default=None,
+        description=(
+            "DataLoader worker processes of a trainable with streamed datasets (null: one fewer "
+            "than the trial's CPUs under Ray, none outside Ray). Results do not depend on it."
+        ),
     )
 
     @model_validator(mode="before")

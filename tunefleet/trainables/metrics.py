@@ -4,6 +4,11 @@ Every function returns 0-d tensors; :func:`to_floats` moves a whole batch of the
 in one transfer, so an evaluation costs one device synchronisation however many metrics it
 reports. Definitions follow scikit-learn (macro averages over the classes present in the
 targets or the predictions, zero where a ratio is 0/0), and the tests check them against it.
+
+An evaluation set that does not fit one forward pass (or arrives from a DataLoader) is scored
+with an accumulator: ``update`` per batch keeps only sums (a confusion matrix, sums of squares),
+``compute`` gives the same metrics as the one-shot functions. Sums add up across processes, so a
+multi-process (DDP) evaluation all-reduces :meth:`MetricAccumulator.sums` and computes once.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "ClassificationAccumulator",
+    "MetricAccumulator",
+    "RegressionAccumulator",
     "align_regression_output",
     "classification_metrics",
     "confusion_matrix",
@@ -44,6 +52,25 @@ def _safe_divide(numerator: Tensor, denominator: Tensor) -> Tensor:
     return torch.where(nonzero, numerator / torch.where(nonzero, denominator, 1.0), 0.0)
 
 
+def _scores_from_confusion(cm: Tensor) -> dict[str, Tensor]:
+    """Accuracy and macro precision/recall/F1 from a confusion matrix (float)."""
+    true_positives = cm.diagonal()
+    predicted = cm.sum(dim=0)
+    actual = cm.sum(dim=1)
+    precision = _safe_divide(true_positives, predicted)
+    recall = _safe_divide(true_positives, actual)
+    f1 = _safe_divide(2 * precision * recall, precision + recall)
+    # Like sklearn without `labels=`: average over classes seen in targets or predictions.
+    present = ((predicted + actual) > 0).to(cm.dtype)
+    n_present = present.sum()
+    return {
+        "accuracy": true_positives.sum() / cm.sum(),
+        "precision": (precision * present).sum() / n_present,
+        "recall": (recall * present).sum() / n_present,
+        "f1": (f1 * present).sum() / n_present,
+    }
+
+
 def classification_metrics(logits: Tensor, targets: Tensor) -> dict[str, Tensor]:
     """Cross-entropy loss, accuracy and macro precision/recall/F1 of a batch of logits.
 
@@ -56,22 +83,7 @@ def classification_metrics(logits: Tensor, targets: Tensor) -> dict[str, Tensor]
     """
     num_classes = logits.shape[1]
     cm = confusion_matrix(logits.argmax(dim=1), targets, num_classes).to(logits.dtype)
-    true_positives = cm.diagonal()
-    predicted = cm.sum(dim=0)
-    actual = cm.sum(dim=1)
-    precision = _safe_divide(true_positives, predicted)
-    recall = _safe_divide(true_positives, actual)
-    f1 = _safe_divide(2 * precision * recall, precision + recall)
-    # Like sklearn without `labels=`: average over classes seen in targets or predictions.
-    present = ((predicted + actual) > 0).to(logits.dtype)
-    n_present = present.sum()
-    return {
-        "loss": F.cross_entropy(logits, targets),
-        "accuracy": true_positives.sum() / cm.sum(),
-        "precision": (precision * present).sum() / n_present,
-        "recall": (recall * present).sum() / n_present,
-        "f1": (f1 * present).sum() / n_present,
-    }
+    return {"loss": F.cross_entropy(logits, targets), **_scores_from_confusion(cm)}
 
 
 def align_regression_output(predictions: Tensor, targets: Tensor) -> Tensor:
@@ -123,3 +135,115 @@ def to_floats(metrics: Mapping[str, Tensor]) -> dict[str, float]:
         return {}
     values = torch.stack([t.detach().reshape(()).float() for t in metrics.values()])
     return dict(zip(metrics, values.cpu().tolist(), strict=True))
+
+
+class MetricAccumulator:
+    """Sums over the batches of an evaluation set, turned into metrics at the end.
+
+    ``update`` adds a batch; ``sums`` are every statistic kept (tensors on the batches' device,
+    which add up elementwise across processes); ``compute`` returns the metrics as 0-d tensors.
+    """
+
+    def update(self, output: Tensor, target: Tensor) -> None:
+        raise NotImplementedError
+
+    @property
+    def sums(self) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def load_sums(self, sums: dict[str, Tensor]) -> None:
+        """Replaces the sums (with all-reduced ones, in a multi-process evaluation)."""
+        raise NotImplementedError
+
+    def compute(self) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+
+class ClassificationAccumulator(MetricAccumulator):
+    """:func:`classification_metrics` over many batches: a confusion matrix and a loss sum.
+
+    Example:
+        >>> acc = ClassificationAccumulator()
+        >>> acc.update(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]))
+        >>> acc.update(torch.tensor([[0.0, 3.0]]), torch.tensor([1]))
+        >>> round(acc.compute()["accuracy"].item(), 4)
+        0.6667
+    """
+
+    def __init__(self) -> None:
+        self._confusion: Tensor | None = None
+        self._loss_sum: Tensor | None = None
+
+    def update(self, output: Tensor, target: Tensor) -> None:
+        num_classes = output.shape[1]
+        confusion = confusion_matrix(output.argmax(dim=1), target, num_classes)
+        loss = F.cross_entropy(output, target, reduction="sum").double()
+        if self._confusion is None or self._loss_sum is None:
+            self._confusion, self._loss_sum = confusion, loss
+        else:
+            self._confusion += confusion
+            self._loss_sum += loss
+
+    @property
+    def sums(self) -> dict[str, Tensor]:
+        if self._confusion is None or self._loss_sum is None:
+            raise ValueError("no batch was evaluated")
+        return {"confusion": self._confusion, "loss_sum": self._loss_sum}
+
+    def load_sums(self, sums: dict[str, Tensor]) -> None:
+        self._confusion, self._loss_sum = sums["confusion"], sums["loss_sum"]
+
+    def compute(self) -> dict[str, Tensor]:
+        sums = self.sums
+        cm = sums["confusion"].double()
+        scores = _scores_from_confusion(cm)
+        return {"loss": (sums["loss_sum"] / cm.sum()).float(), **{k: v.float() for k, v in scores.items()}}
+
+
+class RegressionAccumulator(MetricAccumulator):
+    """:func:`regression_metrics` over many batches, from float64 sums per output.
+
+    R^2 needs the targets' spread around their mean over the whole set; it comes from the sums
+    of ``y`` and ``y**2`` (float64, so the subtraction keeps its precision on any realistic set).
+    """
+
+    def __init__(self) -> None:
+        self._sums: dict[str, Tensor] | None = None
+
+    def update(self, output: Tensor, target: Tensor) -> None:
+        predictions = align_regression_output(output, target).double()
+        y = target.double()
+        batch = {
+            "count": torch.tensor(float(len(y)), dtype=torch.float64, device=y.device),
+            "squared_error": ((y - predictions) ** 2).sum(dim=0),
+            "target_sum": y.sum(dim=0),
+            "target_square_sum": (y**2).sum(dim=0),
+        }
+        if self._sums is None:
+            self._sums = batch
+        else:
+            for key, value in batch.items():
+                self._sums[key] += value
+
+    @property
+    def sums(self) -> dict[str, Tensor]:
+        if self._sums is None:
+            raise ValueError("no batch was evaluated")
+        return self._sums
+
+    def load_sums(self, sums: dict[str, Tensor]) -> None:
+        self._sums = dict(sums)
+
+    def compute(self) -> dict[str, Tensor]:
+        sums = self.sums
+        n = sums["count"]
+        residual = sums["squared_error"]
+        total = (sums["target_square_sum"] - sums["target_sum"] ** 2 / n).clamp(min=0)
+        # A constant target leaves only rounding in `total`; sklearn's convention applies then.
+        constant = total <= 1e-12 * sums["target_square_sum"]
+        r2 = torch.where(
+            constant,
+            (residual == 0).double(),
+            1 - residual / torch.where(constant, 1.0, total),
+        )
+        return {"loss": (residual.sum() / (n * residual.numel())).float(), "r2": r2.mean().float()}

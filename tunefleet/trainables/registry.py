@@ -37,6 +37,7 @@ BUILTIN_TRAINABLES: dict[str, str] = {
     "digits_mlp": "tunefleet.trainables.tasks:DigitsMLP",
     "digits_cnn": "tunefleet.trainables.tasks:DigitsCNN",
     "linear_regression": "tunefleet.trainables.tasks:LinearRegression",
+    "cifar10_resnet": "tunefleet.trainables.tasks:Cifar10ResNet",
     "pbt_toy": "tunefleet.trainables.toy:PbtToy",
 }
 

@@ -12,6 +12,7 @@ from typing import Any
 from ray.tune.search.hyperopt import HyperOptSearch
 
 from tunefleet.divergence import is_diverged
+from tunefleet.scalars import python_scalars
 from tunefleet.search.hyperopt.space import flatten_conditionals
 from tunefleet.search.spaces import Space
 
@@ -42,4 +43,5 @@ class FlatHyperOptSearch(HyperOptSearch):
         # diverged trial is the worst there is.
         if is_diverged(result, self.metric):
             return {"loss": math.inf, "status": "ok"}
-        return super()._to_hyperopt_result(result)
+        # TPE keeps every loss in its saved state: a float, not the numpy or torch scalar reported.
+        return super()._to_hyperopt_result(python_scalars(result))

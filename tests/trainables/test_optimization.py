@@ -1,4 +1,4 @@
-"""Optimizers, learning-rate schedules, initialisation and activations built from hyperparameters."""
+"""Optimizers and learning-rate schedules built from hyperparameters."""
 
 from __future__ import annotations
 
@@ -12,14 +12,9 @@ import torch
 from torch import nn
 
 from tunefleet.trainables import TrainingHyperparams
-from tunefleet.trainables.hyperparams import ActivationName, LrScheduleName, OptimizerName
-from tunefleet.trainables.knobs import (
-    activation,
-    apply_optimizer_hyperparams,
-    build_lr_scheduler,
-    build_optimizer,
-    init_weights,
-)
+from tunefleet.trainables.hyperparams import LrScheduleName, OptimizerName
+from tunefleet.trainables.optimizers import apply_optimizer_hyperparams, build_optimizer
+from tunefleet.trainables.schedules import build_lr_scheduler
 
 from .helpers import assert_same_tensors
 
@@ -185,39 +180,3 @@ def test_apply_optimizer_hyperparams_keeps_state() -> None:
     assert optimizer.param_groups[0]["lr"] == 0.5
     assert optimizer.param_groups[0]["betas"] == (0.5, 0.999)
     assert_same_tensors(dict(optimizer.state[param]), moments)
-
-
-@pytest.mark.parametrize("scheme", ["xavier", "he"])
-def test_init_weights_reinitialises_linear_and_conv_layers(scheme: Any) -> None:
-    torch.manual_seed(0)
-    wide = nn.Linear(8 * 6, 200)
-    model = nn.Sequential(nn.Conv1d(1, 8, 3), nn.Flatten(), wide, nn.Linear(200, 2))
-    default = [p.detach().clone() for p in model.parameters()]
-    init_weights(model, scheme)
-    for layer in model.modules():
-        if isinstance(layer, nn.Linear | nn.Conv1d):
-            assert layer.bias is not None and torch.count_nonzero(layer.bias) == 0
-    assert not any(torch.equal(a, b) for a, b in zip(default, model.parameters(), strict=True))
-    # Variance of the 48 -> 200 layer matches the scheme (fan_in 48, fan_out 200).
-    expected = 2 / (48 + 200) if scheme == "xavier" else 2 / 48
-    assert wide.weight.var().item() == pytest.approx(expected, rel=0.1)
-
-
-def test_default_init_leaves_torch_defaults() -> None:
-    torch.manual_seed(0)
-    model = nn.Linear(4, 4)
-    before = model.weight.detach().clone()
-    init_weights(model, "default")
-    assert torch.equal(model.weight, before)
-
-
-@pytest.mark.parametrize("name", get_args(ActivationName))
-def test_every_activation_name_builds_a_fresh_module(name: ActivationName) -> None:
-    first, second = activation(name), activation(name)
-    assert isinstance(first, nn.Module) and first is not second
-    assert first(torch.zeros(2)).shape == (2,)
-
-
-def test_unknown_activation_lists_valid_names() -> None:
-    with pytest.raises(ValueError, match="expected one of"):
-        activation("swish")  # type: ignore[arg-type]
