@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from tests.analysis.conftest import copy_without
 from tunefleet.analysis import load_results, report
+from tunefleet.analysis.interface import Results
 from tunefleet.analysis.report import SECTIONS, Section, build_report
 
 pytestmark = pytest.mark.slow
@@ -55,7 +58,7 @@ def test_the_report_is_self_contained_and_has_every_section(lr_experiment: Path)
 def test_a_section_added_to_the_registry_is_linked_and_drawn_after_the_others(
     lr_experiment: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def best_trial(results, summary) -> str:  # type: ignore[no-untyped-def]
+    def best_trial(results: Results, summary: Mapping[str, Any]) -> str:
         return f"<p>{summary['best']['trial_id']} of {results.name}</p>"
 
     monkeypatch.setattr(report, "SECTIONS", (*SECTIONS, Section("best-trial", "Best trial", best_trial)))
