@@ -277,7 +277,7 @@ def analyze(
 ) -> None:
     """Summarize an experiment directory (made by tunefleet or by plain Ray Tune)."""
     from tunefleet.analysis import render_summary
-    from tunefleet.analysis.tables import summary_to_csv, trials_to_parquet
+    from tunefleet.analysis.export import summary_to_csv, trials_to_parquet
 
     _check_output(output)
     results = _load(directory, metric, mode, scope)

@@ -112,26 +112,72 @@ def test_compute_accounting_sums_the_trials_as_ray_records_them(asha_experiment:
     assert set(accounting.nodes["node_ip"]) == {t.last_result["node_ip"] for t in reported}
 
 
+def _with_scheduler(
+    experiment: Path, target: Path, scheduler: dict[str, object], max_iterations: int
+) -> Path:
+    """A copy of an experiment directory whose tunefleet.yaml says this scheduler section."""
+    shutil.copytree(experiment, target)
+    settings = {"metric": "val_loss", "mode": "min", "max_iterations": max_iterations, "scheduler": scheduler}
+    (target / "tunefleet.yaml").write_text(yaml.safe_dump(settings))
+    return target
+
+
+def _final_iterations(path: Path) -> list[int]:
+    trials = ExperimentAnalysis(str(path)).trials
+    return [t.last_result["training_iteration"] for t in trials if t.last_result.get("training_iteration")]
+
+
 def test_rungs_follow_the_asha_settings_of_tunefleet_yaml(asha_experiment: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "asha"
-    shutil.copytree(asha_experiment, copy)
-    settings = {
-        "metric": "val_loss",
-        "mode": "min",
-        "max_iterations": 4,
-        "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2},
-    }
-    (copy / "tunefleet.yaml").write_text(yaml.safe_dump(settings))
-    finals = [
-        t.last_result["training_iteration"]
-        for t in ExperimentAnalysis(str(copy)).trials
-        if t.last_result.get("training_iteration")
-    ]
+    scheduler = {"type": "asha", "grace_period": 1, "reduction_factor": 2}
+    copy = _with_scheduler(asha_experiment, tmp_path / "asha", scheduler, max_iterations=4)
+    finals = _final_iterations(copy)
 
     rungs = rung_counts(load_results(copy))
 
     assert list(rungs["iteration"]) == [1, 2, 4]
     assert list(rungs["trials_reached"]) == [sum(f >= r for f in finals) for r in (1, 2, 4)]
+
+
+def test_rungs_follow_the_brackets_of_hyperband_not_the_asha_formula(
+    asha_experiment: Path, tmp_path: Path
+) -> None:
+    # Ray's HyperBand with max_t=20, eta=3 starts its brackets at 20, 6 and 2 iterations
+    # (20 / 3**s, rounded down) and multiplies by 3 up to 20: rungs 2, 6 and 18, not 1, 3, 9.
+    scheduler = {"type": "hyperband", "reduction_factor": 3}
+    copy = _with_scheduler(asha_experiment, tmp_path / "hyperband", scheduler, max_iterations=20)
+
+    rungs = rung_counts(load_results(copy))
+
+    assert list(rungs["iteration"]) == [2, 6, 18, 20]
+
+
+def test_rungs_of_a_bohb_sweep_are_its_hyperband_brackets(asha_experiment: Path, tmp_path: Path) -> None:
+    scheduler = {"type": "bohb", "reduction_factor": 2}
+    copy = _with_scheduler(asha_experiment, tmp_path / "bohb", scheduler, max_iterations=8)
+
+    rungs = rung_counts(load_results(copy))
+
+    assert list(rungs["iteration"]) == [1, 2, 4, 8]
+
+
+@pytest.mark.parametrize(
+    "scheduler",
+    [
+        {"type": "asha", "grace_periods": 2},  # a key this tunefleet does not know (another version)
+        {"type": "asha", "reduction_factor": "two"},
+        {"type": "successive_halving"},  # a scheduler this tunefleet does not know
+        {"type": "fifo"},  # no rungs
+    ],
+)
+def test_rungs_are_where_trials_stopped_when_the_scheduler_section_gives_none(
+    asha_experiment: Path, tmp_path: Path, scheduler: dict[str, object]
+) -> None:
+    copy = _with_scheduler(asha_experiment, tmp_path / "copy", scheduler, max_iterations=4)
+    finals = _final_iterations(copy)
+
+    rungs = rung_counts(load_results(copy))
+
+    assert list(rungs["iteration"]) == sorted(set(finals))
 
 
 def test_learning_curves_mark_trials_stopped_before_the_budget(asha_experiment: Path) -> None:

@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from tunefleet.analysis.experiment import _error_headline, _jsonable
+from tunefleet.analysis.export import jsonable
+from tunefleet.analysis.failures import error_headline
 from tunefleet.analysis.files import is_nan
+from tunefleet.analysis.nested import flatten
 
 RAY_ERROR_TXT = """\
 Failure # 1 (occurred at 2026-01-01_10-00-00)
@@ -33,8 +35,8 @@ ValueError: bad shape:
 
 
 def test_error_headline_is_the_exception_of_the_latest_failure_on_one_line() -> None:
-    assert _error_headline(RAY_ERROR_TXT) == "ValueError: bad shape: expected (2, 3)"
-    assert _error_headline(RAY_ERROR_TXT.split("Failure # 2")[0]) == ("RuntimeError: CUDA out of memory")
+    assert error_headline(RAY_ERROR_TXT) == "ValueError: bad shape: expected (2, 3)"
+    assert error_headline(RAY_ERROR_TXT.split("Failure # 2")[0]) == ("RuntimeError: CUDA out of memory")
 
 
 def test_error_headline_keeps_the_field_lines_of_a_pydantic_error() -> None:
@@ -47,7 +49,7 @@ def test_error_headline_keeps_the_field_lines_of_a_pydantic_error() -> None:
     exception = "".join(traceback.format_exception_only(raised.value))
     error_txt = RAY_ERROR_TXT.split("Failure # 2")[0].replace("RuntimeError: CUDA out of memory\n", exception)
 
-    assert _error_headline(error_txt) == (
+    assert error_headline(error_txt) == (
         "pydantic_core._pydantic_core.ValidationError: 2 validation errors for Hyperparams; "
         "lr: Input should be greater than 0 [type=greater_than, input_value=-1.0, input_type=float]; "
         "width: Input should be greater than or equal to 1 [type=greater_than_equal, input_value=0, "
@@ -57,8 +59,8 @@ def test_error_headline_keeps_the_field_lines_of_a_pydantic_error() -> None:
 
 def test_error_headline_without_a_traceback_is_the_first_line() -> None:
     text = "Failure # 1 (occurred at 2026-01-01_10-00-00)\nThe actor died unexpectedly.\nmore\n"
-    assert _error_headline(text) == "The actor died unexpectedly."
-    assert _error_headline(None) is None
+    assert error_headline(text) == "The actor died unexpectedly."
+    assert error_headline(None) is None
 
 
 def test_jsonable_unwraps_numpy_and_turns_non_finite_numbers_into_null() -> None:
@@ -72,7 +74,7 @@ def test_jsonable_unwraps_numpy_and_turns_non_finite_numbers_into_null() -> None
         "f": object,
     }
 
-    converted = _jsonable(value)
+    converted = jsonable(value)
 
     assert converted == {
         "a": 0.5,
@@ -85,6 +87,13 @@ def test_jsonable_unwraps_numpy_and_turns_non_finite_numbers_into_null() -> None
     }
     assert [type(converted[k]) for k in ("a", "b", "c")] == [float, int, bool]
     json.dumps(converted, allow_nan=False)
+
+
+def test_flatten_joins_nested_keys_with_a_slash_and_keeps_lists_and_empty_mappings_whole() -> None:
+    config = {"optim": {"lr": 0.1, "betas": [0.9, 0.99]}, "model": {}, "seed": 0}
+
+    assert flatten(config) == {"optim/lr": 0.1, "optim/betas": [0.9, 0.99], "model": {}, "seed": 0}
+    assert flatten({"optim": {"lr": 0.1}}, "config/") == {"config/optim/lr": 0.1}
 
 
 def test_a_nan_reported_by_any_library_or_written_by_rays_own_logger_is_nan() -> None:

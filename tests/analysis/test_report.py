@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.analysis.helpers import copy_without
-from tunefleet.analysis import load_results
-from tunefleet.analysis.report import SECTIONS, build_report
+from tunefleet.analysis import load_results, report
+from tunefleet.analysis.interface import Results
+from tunefleet.analysis.report import SECTIONS, Section, build_report
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +34,9 @@ def test_the_report_is_self_contained_and_has_every_section(lr_experiment: Path)
 
     assert not EXTERNAL.search(html)
     assert "<script" not in html
-    for key, title in SECTIONS:
-        assert f'<section id="{key}"><h2>{title}</h2>' in html
+    for section in SECTIONS:
+        assert f'<section id="{section.id}"><h2>{section.title}</h2>' in html
+        assert f'<a href="#{section.id}">{section.title}</a>' in html
     for key in (
         "history",
         "learning-curves",
@@ -48,6 +53,40 @@ def test_the_report_is_self_contained_and_has_every_section(lr_experiment: Path)
     assert "loguniform" in _section(html, "experiment-file")  # the YAML as it was run
     assert "test_score" in _section(html, "summary")  # the best trial's test metric
     assert "No trial failed." in _section(html, "errors")
+
+
+def test_a_section_added_to_the_registry_is_linked_and_drawn_after_the_others(
+    lr_experiment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def best_trial(results: Results, summary: Mapping[str, Any]) -> str:
+        return f"<p>{summary['best']['trial_id']} of {results.name}</p>"
+
+    monkeypatch.setattr(report, "SECTIONS", (*SECTIONS, Section("best-trial", "Best trial", best_trial)))
+    results = load_results(lr_experiment)
+
+    html = build_report(results)
+
+    assert (
+        f'<a href="#{SECTIONS[-1].id}">{SECTIONS[-1].title}</a> <a href="#best-trial">Best trial</a>' in html
+    )
+    best = results.summary()["best"]["trial_id"]
+    assert _section(html, "best-trial") == f"<h2>Best trial</h2>\n<p>{best} of lr-only</p>\n"
+    assert html.index('<section id="best-trial">') > html.index(f'<section id="{SECTIONS[-1].id}">')
+
+
+def test_the_rungs_section_draws_the_rungs_of_any_scheduler_whose_plugin_has_them(
+    lr_experiment: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "bohb"
+    shutil.copytree(lr_experiment, copy)
+    settings = yaml.safe_load((copy / "tunefleet.yaml").read_text())
+    settings["scheduler"] = {"type": "bohb", "reduction_factor": 2}
+    (copy / "tunefleet.yaml").write_text(yaml.safe_dump(settings))
+
+    rungs = _section(build_report(load_results(copy)), "rungs")
+
+    assert "Bars: rungs of the bohb scheduler." in rungs
+    assert '<img alt="rungs"' in rungs
 
 
 def test_a_plain_ray_tune_sweep_reports_errors_with_tracebacks(fifo_experiment: Path, tmp_path: Path) -> None:

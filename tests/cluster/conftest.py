@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.ray_nodes import RayNode, free_port, short_temp_dir, start_head, start_node, wait_for_output
 
@@ -102,22 +103,20 @@ def where_project(tmp_path: Path):
     (tmp_path / "where_models.py").write_text(WHERE_MODULE)
 
     def write(extra: str = "", name: str = "exp.yaml") -> Path:
+        """The base experiment with the top-level keys of the YAML ``extra`` replaced or added."""
+        experiment = {
+            "trainable": "where_models:WhereRegression",
+            "metric": "val_loss",
+            "mode": "min",
+            "num_samples": 2,
+            "max_iterations": 3,
+            "search": {"algorithm": "random", "seed": 0},
+            "space": {"lr": {"loguniform": [1.0e-3, 1.0e-1]}, "steps_per_iteration": 5},
+            "checkpoint": {"frequency": 1},
+        }
+        experiment.update(yaml.safe_load(textwrap.dedent(extra)) or {})
         path = tmp_path / name
-        path.write_text(
-            textwrap.dedent(
-                """\
-                trainable: where_models:WhereRegression
-                metric: val_loss
-                mode: min
-                num_samples: 2
-                max_iterations: 3
-                search: {algorithm: random, seed: 0}
-                space: {lr: {loguniform: [1.0e-3, 1.0e-1]}, steps_per_iteration: 5}
-                checkpoint: {frequency: 1}
-                """
-            )
-            + textwrap.dedent(extra)
-        )
+        path.write_text(yaml.safe_dump(experiment, sort_keys=False))
         return path
 
     return write

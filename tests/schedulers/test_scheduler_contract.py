@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tunefleet.analysis import load_results
+from tunefleet.analysis.curves import rung_counts
 from tunefleet.rundir import LINEAGE_FILE
 from tunefleet.schedulers import SCHEDULERS, get_scheduler
 
@@ -26,9 +27,24 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "bohb": ({"type": "bohb", "reduction_factor": 2}, "bohb"),
 }
 
+#: The schedulers that stop trials at rungs (successive halving); analysis draws them.
+WITH_RUNGS = {"asha", "hyperband", "bohb"}
+
 
 def test_every_registered_scheduler_has_a_contract_case() -> None:
     assert set(CASES) == set(SCHEDULERS)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_a_scheduler_has_rungs_only_if_it_stops_trials_at_rungs(name: str) -> None:
+    plugin = get_scheduler(name)
+    options = plugin.options.model_validate({k: v for k, v in CASES[name][0].items() if k != "type"})
+
+    rungs = plugin.rungs(options, 4)
+
+    assert (rungs is not None) == (name in WITH_RUNGS)
+    if rungs is not None:
+        assert rungs == sorted(set(rungs)) and all(1 <= rung <= 4 for rung in rungs)
 
 
 @pytest.mark.slow
@@ -58,10 +74,15 @@ def test_scheduler_runs_a_small_sweep_end_to_end(
     outcome = run_file(path)
 
     assert (outcome.num_trials, outcome.num_errors) == (4, 0)
-    trials = load_results(outcome.path).trials()
+    results = load_results(outcome.path)
+    trials = results.trials()
     assert set(trials["status"]) == {"TERMINATED"}
     assert trials["training_iteration"].between(1, 4).all()
     assert trials["training_iteration"].max() == 4  # somebody got the whole budget
     assert trials["value"].notna().all()
     if name in ("pbt", "pb2"):
         assert (outcome.path / LINEAGE_FILE).read_text().strip()  # the sync step at 2 exploited
+    rungs = list(rung_counts(results)["iteration"])
+    if name in WITH_RUNGS:
+        assert rungs == [1, 2, 4]  # the plugin's, read back from tunefleet.yaml
+    assert set(trials["training_iteration"]) <= set(rungs)  # every trial stopped at a rung or the end

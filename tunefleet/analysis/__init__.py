@@ -1,7 +1,17 @@
 """Experiment analysis: load a Ray Tune experiment directory, summarize it, plot it, report it.
 
-Data functions return DataFrames (or NamedTuples); :mod:`tunefleet.analysis.plots` draws them
-and :mod:`tunefleet.analysis.report` assembles the HTML report.
+Data flows one way, and no module imports one that imports it back (tests/analysis/
+test_import_graph.py checks it):
+
+* ``files`` reads Ray's files into plain records; ``loading`` turns them into the results
+  frame and one record per trial; ``ranking`` puts each trial at its ranking point;
+  ``failures`` reads error.txt; ``export`` makes the JSON summary, CSV and Parquet;
+* ``results`` is the facade, :class:`ExperimentResults` and :func:`load_results`, composing
+  the above; nothing else in the package imports it;
+* ``hyperparams``, ``importance``, ``curves``, ``compute``, ``pbt`` and ``compare`` compute
+  DataFrames (or NamedTuples) from any :class:`~tunefleet.analysis.interface.Results`;
+  :mod:`tunefleet.analysis.plots` draws them, :mod:`tunefleet.analysis.tables` prints them and
+  :mod:`tunefleet.analysis.report` assembles the HTML report.
 
 Example:
     >>> from tunefleet.analysis import load_results, render_summary
@@ -23,12 +33,13 @@ from tunefleet.analysis.curves import (
     rung_counts,
     time_to_target,
 )
-from tunefleet.analysis.experiment import ExperimentResults, load_results
+from tunefleet.analysis.export import summary_to_csv
 from tunefleet.analysis.hyperparams import hyperparameters
 from tunefleet.analysis.importance import importance, marginal_effects
 from tunefleet.analysis.pbt import lineage, schedule
 from tunefleet.analysis.report import build_report, write_report
-from tunefleet.analysis.tables import render_summary, summary_to_csv
+from tunefleet.analysis.results import ExperimentResults, load_results
+from tunefleet.analysis.tables import render_summary
 
 __all__ = [
     "ComputeAccounting",

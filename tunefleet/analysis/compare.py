@@ -21,12 +21,12 @@ from tunefleet.errors import TunefleetError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from tunefleet.analysis.experiment import ExperimentResults
+    from tunefleet.analysis.interface import Results
 
 __all__ = ["compare", "compare_figure", "compare_html"]
 
 
-def compare(sweeps: Sequence[ExperimentResults], target: float | None = None) -> pd.DataFrame:
+def compare(sweeps: Sequence[Results], target: float | None = None) -> pd.DataFrame:
     """One row per sweep.
 
     Args:
@@ -76,7 +76,7 @@ def compare(sweeps: Sequence[ExperimentResults], target: float | None = None) ->
     return pd.DataFrame.from_records(rows)
 
 
-def compare_figure(sweeps: Sequence[ExperimentResults], x: str, target: float | None = None) -> Figure:
+def compare_figure(sweeps: Sequence[Results], x: str, target: float | None = None) -> Figure:
     """Best so far of every sweep on one axis (see :func:`tunefleet.analysis.plots.plot_compare`)."""
     from tunefleet.analysis.plots import plot_compare
 
@@ -85,7 +85,7 @@ def compare_figure(sweeps: Sequence[ExperimentResults], x: str, target: float | 
     return plot_compare(curves, sweeps[0].metric, sweeps[0].mode, x, target)
 
 
-def compare_html(sweeps: Sequence[ExperimentResults], x: str, target: float | None = None) -> str:
+def compare_html(sweeps: Sequence[Results], x: str, target: float | None = None) -> str:
     """A self-contained HTML page: the comparison table and the best-so-far figure."""
     from tunefleet.analysis.report import figure_to_img
 
@@ -102,7 +102,7 @@ def compare_html(sweeps: Sequence[ExperimentResults], x: str, target: float | No
     )
 
 
-def _check_same_objective(sweeps: Sequence[ExperimentResults]) -> None:
+def _check_same_objective(sweeps: Sequence[Results]) -> None:
     if not sweeps:
         raise TunefleetError("compare needs at least one experiment directory")
     objectives = {(r.metric, r.mode) for r in sweeps}
@@ -113,7 +113,7 @@ def _check_same_objective(sweeps: Sequence[ExperimentResults]) -> None:
         )
 
 
-def _label(results: ExperimentResults, sweeps: Sequence[ExperimentResults]) -> str:
+def _label(results: Results, sweeps: Sequence[Results]) -> str:
     """The sweep's name, or its path when two sweeps share a name."""
     names = [r.name for r in sweeps]
     return results.name if names.count(results.name) == 1 else str(results.path)

@@ -16,7 +16,7 @@ import pandas as pd
 from tunefleet.analysis.curves import max_iterations
 
 if TYPE_CHECKING:
-    from tunefleet.analysis.experiment import ExperimentResults
+    from tunefleet.analysis.interface import Results
 
 __all__ = ["ComputeAccounting", "compute_accounting"]
 
@@ -58,7 +58,7 @@ class ComputeAccounting(NamedTuple):
         return max(0.0, 1.0 - self.trial_seconds / self.full_trial_seconds)
 
 
-def compute_accounting(results: ExperimentResults) -> ComputeAccounting:
+def compute_accounting(results: Results) -> ComputeAccounting:
     """Sum up the compute of an experiment (see :class:`ComputeAccounting`)."""
     history = results.history(bookkeeping=True)
     per_trial = history.groupby("trial_id", sort=False).agg(

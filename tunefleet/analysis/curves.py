@@ -13,13 +13,17 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
+
+from tunefleet.schedulers import get_scheduler
 
 if TYPE_CHECKING:
-    from tunefleet.analysis.experiment import ExperimentResults
+    from tunefleet.analysis.interface import Results
 
 __all__ = [
     "TargetReached",
@@ -29,6 +33,7 @@ __all__ = [
     "max_iterations",
     "optimization_history",
     "rung_counts",
+    "scheduler_rungs",
     "time_to_target",
 ]
 
@@ -41,7 +46,7 @@ def best_so_far(values: np.ndarray | pd.Series, mode: str) -> np.ndarray:
     return np.where(np.isinf(running), np.nan, running)
 
 
-def max_iterations(results: ExperimentResults) -> int:
+def max_iterations(results: Results) -> int:
     """The iteration budget per trial: ``max_iterations`` of tunefleet.yaml, else the most any
     trial ran."""
     declared = results.settings.get("max_iterations")
@@ -51,7 +56,7 @@ def max_iterations(results: ExperimentResults) -> int:
     return int(done.max()) if done.notna().any() else 0
 
 
-def optimization_history(results: ExperimentResults) -> pd.DataFrame:
+def optimization_history(results: Results) -> pd.DataFrame:
     """One row per trial, in the order Ray created them.
 
     Returns:
@@ -90,7 +95,7 @@ def optimization_history(results: ExperimentResults) -> pd.DataFrame:
     ]
 
 
-def learning_curves(results: ExperimentResults) -> pd.DataFrame:
+def learning_curves(results: Results) -> pd.DataFrame:
     """The metric of every trial at every iteration, with how each trial ended.
 
     Returns:
@@ -120,7 +125,7 @@ def _metric_values(history: pd.DataFrame, metric: str) -> np.ndarray:
     return pd.to_numeric(history[metric], errors="coerce").to_numpy(dtype=float)
 
 
-def _ranking_values(trial_ids: pd.Series, values: np.ndarray, results: ExperimentResults) -> np.ndarray:
+def _ranking_values(trial_ids: pd.Series, values: np.ndarray, results: Results) -> np.ndarray:
     """``values`` kept only where a ranked trial reported its last value (NaN elsewhere)."""
     ranked = results.trials().set_index("trial_id")["value"].astype(float)
     ranked_ids = set(ranked.index[np.isfinite(ranked.to_numpy())])
@@ -132,18 +137,20 @@ def _ranking_values(trial_ids: pd.Series, values: np.ndarray, results: Experimen
     return np.where(keep, values, np.nan)
 
 
-def rung_counts(results: ExperimentResults) -> pd.DataFrame:
-    """How many trials reached each rung (successive halving: ASHA, HyperBand).
+def rung_counts(results: Results) -> pd.DataFrame:
+    """How many trials reached each rung (successive halving: ASHA, HyperBand, BOHB).
 
-    Rungs are ``grace_period * reduction_factor**k`` up to ``max_iterations`` when tunefleet.yaml
-    says the scheduler (Ray's ASHAScheduler formula), else the iteration counts at which trials
-    stopped.
+    Rungs are :func:`scheduler_rungs` plus the iteration budget when the scheduler of
+    tunefleet.yaml has rungs, else the iteration counts at which trials stopped.
 
     Returns:
         Columns ``iteration``, ``trials_reached`` and ``fraction`` (of all trials that reported).
     """
     finals = results.history().groupby("trial_id")["training_iteration"].max()
-    rungs = _scheduler_rungs(results) or sorted({int(v) for v in finals.dropna()})
+    budget = max_iterations(results)
+    declared = scheduler_rungs(results.settings, budget)
+    stops = {int(v) for v in finals.dropna()}
+    rungs = sorted(stops if declared is None else {*declared, budget})
     reached = [int((finals >= rung).sum()) for rung in rungs]
     total = max(len(finals), 1)
     return pd.DataFrame(
@@ -151,23 +158,25 @@ def rung_counts(results: ExperimentResults) -> pd.DataFrame:
     )
 
 
-def _scheduler_rungs(results: ExperimentResults) -> list[int]:
-    scheduler = results.settings.get("scheduler")
-    if not isinstance(scheduler, dict) or scheduler.get("type") not in {"asha", "hyperband"}:
-        return []
-    budget = max_iterations(results)
-    grace = scheduler.get("grace_period", 1)
-    factor = scheduler.get("reduction_factor", 3)
-    if not (
-        isinstance(grace, (int, float)) and isinstance(factor, (int, float)) and factor > 1 and grace > 0
-    ):
-        return []
-    count = int(math.log(budget / grace) / math.log(factor) + 1) if budget >= grace else 0
-    rungs = [int(grace * factor**k) for k in range(count)]
-    return sorted({*rungs, budget})
+def scheduler_rungs(settings: Mapping[str, Any], budget: int) -> list[int] | None:
+    """The rungs of the scheduler a saved tunefleet.yaml names, as its plugin computes them.
+
+    None when the scheduler has no rungs, or there is no ``scheduler`` section, or it does
+    not validate (a plain Ray Tune directory, a file of another tunefleet version).
+    """
+    section = settings.get("scheduler")
+    if not isinstance(section, dict) or not isinstance(section.get("type"), str):
+        return None
+    options = {key: value for key, value in section.items() if key != "type"}
+    try:
+        plugin = get_scheduler(section["type"])
+        validated = plugin.options.model_validate(options)
+    except (KeyError, ValidationError):
+        return None
+    return plugin.rungs(validated, budget)
 
 
-def anytime_curve(results: ExperimentResults) -> pd.DataFrame:
+def anytime_curve(results: Results) -> pd.DataFrame:
     """Every result in the order it was reported, with the best value so far by the ranking's
     scope: with ``scope="all"`` every reported value counts, with ``scope="last"`` only each
     trial's last one (the value that ranks it), when it is reported. The curve then ends at the

@@ -1,5 +1,10 @@
 """Ray Tune's experiment directory, read straight from its files (no Ray import, no unpickling).
 
+The lowest layer of analysis: files in, plain records out (:class:`RayRunFiles`, one
+:class:`TrialFiles` per trial); no pandas. Everything above it (loading, ranking, the results
+facade) reads Ray's files only through :func:`read_ray_run`, :func:`find_state_file`,
+:func:`objective_from_tuner_pkl` and :func:`output_tail`.
+
 Ray Tune 2.x writes, under ``storage_path/name/``:
 
 * ``experiment_state-<date>.json``: ``{"trial_data": [[trial_json, run_metadata_json], ...],
@@ -16,6 +21,10 @@ Ray Tune 2.x writes, under ``storage_path/name/``:
 
 Reading goes straight to these files, which is what makes 10,000 trials load in seconds
 (``ray.tune.ExperimentAnalysis`` builds a ``Trial`` object and a DataFrame per trial).
+
+The reader of the experiment state (:func:`find_state_file`, ``_read_state``,
+``_trial_from_state``, ``_pick``) is self-contained: the module that owns the experiment
+directory can take it over by moving that section.
 """
 
 from __future__ import annotations
@@ -24,12 +33,13 @@ import csv
 import json
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunefleet.analysis.nested import flatten
 from tunefleet.errors import TunefleetError
 from tunefleet.scalars import real_value
 
@@ -39,12 +49,13 @@ __all__ = [
     "STDERR_FILE",
     "STDOUT_FILE",
     "TUNER_PKL",
-    "ExperimentFiles",
+    "RayRunFiles",
     "TrialFiles",
     "find_state_file",
+    "is_nan",
     "objective_from_tuner_pkl",
     "output_tail",
-    "read_experiment",
+    "read_ray_run",
 ]
 
 logger = logging.getLogger(__name__)
@@ -102,8 +113,11 @@ class TrialFiles:
 
 
 @dataclass
-class ExperimentFiles:
-    """An experiment directory as read by :func:`read_experiment`.
+class RayRunFiles:
+    """What Ray Tune wrote into an experiment directory, as read by :func:`read_ray_run`.
+
+    (Not the experiment file, :class:`tunefleet.config.ExperimentFile`: that is tunefleet's
+    YAML; this is Ray's record of the run.)
 
     Attributes:
         path: The experiment directory.
@@ -118,14 +132,8 @@ class ExperimentFiles:
     start_time: float | None
 
 
-def find_state_file(exp_dir: Path) -> Path | None:
-    """The newest ``experiment_state-*.json`` (a resumed experiment has several), or None."""
-    states = sorted(exp_dir.glob(STATE_GLOB))
-    return states[-1] if states else None
-
-
-def read_experiment(exp_dir: Path) -> ExperimentFiles:
-    """Read every trial of an experiment directory.
+def read_ray_run(exp_dir: Path) -> RayRunFiles:
+    """Read every trial Ray Tune recorded in an experiment directory.
 
     Trials come from the newest experiment state. Without one (an old or copied directory),
     every sub-folder holding a ``result.json`` or ``params.json`` is a trial.
@@ -144,9 +152,9 @@ def read_experiment(exp_dir: Path) -> ExperimentFiles:
             if not rows and trial.state_text:
                 # No result file (deleted, or Ray's loggers disabled): the state's last result.
                 last = _pick(trial.state_text, ("last_result",)).get("last_result")
-                trial.state_result = flatten_result(last) if isinstance(last, dict) else {}
+                trial.state_result = _result_row(last) if isinstance(last, dict) else {}
             trial.state_text = ""
-    return ExperimentFiles(path=exp_dir, trials=trials, metric=metric, start_time=start_time)
+    return RayRunFiles(path=exp_dir, trials=trials, metric=metric, start_time=start_time)
 
 
 def objective_from_tuner_pkl(exp_dir: Path) -> tuple[str | None, str | None]:
@@ -170,6 +178,12 @@ def objective_from_tuner_pkl(exp_dir: Path) -> tuple[str | None, str | None]:
 
 
 # -- the experiment state ---------------------------------------------------------------------
+
+
+def find_state_file(exp_dir: Path) -> Path | None:
+    """The newest ``experiment_state-*.json`` (a resumed experiment has several), or None."""
+    states = sorted(exp_dir.glob(STATE_GLOB))
+    return states[-1] if states else None
 
 
 def _read_state(state_file: Path, exp_dir: Path) -> tuple[list[TrialFiles], str | None, float | None]:
@@ -312,7 +326,7 @@ def _read_result_json(path: Path) -> list[dict[str, Any]] | None:
         parsed = json.loads("[" + text.strip().replace("\n", ",") + "]")
     except ValueError:
         parsed = list(_parse_lines_skipping_broken(path, text))
-    return [flatten_result(row) for row in parsed if isinstance(row, dict)]
+    return [_result_row(row) for row in parsed if isinstance(row, dict)]
 
 
 def _parse_lines_skipping_broken(path: Path, text: str) -> Iterator[Any]:
@@ -346,19 +360,11 @@ def _csv_value(text: str | None) -> Any:
     return {"True": True, "False": False}.get(text, text)
 
 
-def flatten_result(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A reported result, flat: nested keys joined with ``/``; the ``config`` entry left out."""
-    if not any(isinstance(v, dict) for v in row.values()):
-        return {k: v for k, v in row.items() if k != "config"}
-    flat: dict[str, Any] = {}
-    for key, value in row.items():
-        if key == "config":
-            continue
-        if isinstance(value, dict):
-            flat.update({f"{key}/{k}": v for k, v in flatten_result(value).items()})
-        else:
-            flat[key] = value
-    return flat
+def _result_row(parsed: dict[str, Any]) -> dict[str, Any]:
+    """A result as parsed from Ray's JSON (changed in place), flat: nested keys joined with ``/``;
+    Ray's copy of the trial's ``config`` left out."""
+    parsed.pop("config", None)
+    return flatten(parsed)
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:

@@ -20,20 +20,20 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from tunefleet.analysis.interface import CONFIG_PREFIX
 from tunefleet.errors import TunefleetError
 
 if TYPE_CHECKING:
-    from tunefleet.analysis.experiment import ExperimentResults
+    from tunefleet.analysis.interface import Results
 
 __all__ = ["Scale", "categories", "encode", "hyperparameters"]
 
 Scale = Literal["log", "linear", "categorical"]
 
-CONFIG_PREFIX = "config/"
 _LOG_SPAN = 100.0  # max/min ratio from which positive numbers are shown on a log axis
 
 
-def hyperparameters(results: ExperimentResults) -> pd.DataFrame:
+def hyperparameters(results: Results) -> pd.DataFrame:
     """The config keys that vary between trials, with their scale.
 
     Returns:

@@ -29,7 +29,7 @@ import pandas as pd
 from tunefleet.analysis.hyperparams import encode, hyperparameters
 
 if TYPE_CHECKING:
-    from tunefleet.analysis.experiment import ExperimentResults
+    from tunefleet.analysis.interface import Results
 
 __all__ = ["IMPORTANCE_METHOD", "MIN_TRIALS", "importance", "marginal_effects", "oob_permutation_importance"]
 
@@ -43,7 +43,7 @@ MIN_TRIALS = 5
 _COLUMNS = ["name", "scale", "importance", "std", "share", "num_trials"]
 
 
-def importance(results: ExperimentResults, seed: int = 0) -> pd.DataFrame:
+def importance(results: Results, seed: int = 0) -> pd.DataFrame:
     """How much each hyperparameter explains the metric, most important first.
 
     Args:
@@ -130,7 +130,7 @@ def oob_permutation_importance(
     return drops
 
 
-def marginal_effects(results: ExperimentResults) -> pd.DataFrame:
+def marginal_effects(results: Results) -> pd.DataFrame:
     """The metric of every ranked trial against each hyperparameter, long format.
 
     Returns:
@@ -157,7 +157,7 @@ def marginal_effects(results: ExperimentResults) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def _design(results: ExperimentResults) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+def _design(results: Results) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     """Encoded hyperparameters of the ranked trials, their metric values, and the params."""
     trials = results.trials()
     trials = trials[np.isfinite(trials["value"])]

@@ -32,7 +32,7 @@ from tunefleet.errors import TunefleetError
 from tunefleet.rundir import LINEAGE_FILE, LINEAGE_KEYS
 
 if TYPE_CHECKING:
-    from tunefleet.analysis.experiment import ExperimentResults
+    from tunefleet.analysis.interface import Results
 
 __all__ = ["LINEAGE_FILE", "LINEAGE_KEYS", "lineage", "read_lineage", "schedule"]
 
@@ -68,7 +68,7 @@ def read_lineage(path: Path) -> pd.DataFrame:
     return frame.sort_values(["time", "iteration"], kind="stable").reset_index(drop=True)
 
 
-def lineage(results: ExperimentResults) -> pd.DataFrame:
+def lineage(results: Results) -> pd.DataFrame:
     """The exploit steps of a PBT experiment (:data:`LINEAGE_KEYS` columns; empty if none)."""
     path = results.path / LINEAGE_FILE
     if path.is_file():

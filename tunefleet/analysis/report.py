@@ -1,9 +1,12 @@
 """One self-contained HTML report of an experiment: no external URL, figures inlined as PNG.
 
-Sections (each has a stable ``id``): ``summary``, ``history``, ``learning-curves``,
-``importance``, ``marginal-effects``, ``parallel-coordinates``, ``rungs``, ``pbt``,
-``compute``, ``errors``, ``experiment-file``. A section that does not apply (rungs without
-successive halving, PBT without a lineage) says so in one line.
+Sections, in order, are :data:`SECTIONS` (each has a stable ``id``): ``summary``, ``history``,
+``learning-curves``, ``importance``, ``marginal-effects``, ``parallel-coordinates``, ``rungs``,
+``pbt``, ``compute``, ``errors``, ``experiment-file``. A section that does not apply (rungs
+without a scheduler that has rungs, PBT without a lineage) says so in one line.
+
+Adding a section is one builder function (results and summary in, HTML out) and one line in
+:data:`SECTIONS`; the navigation and the page follow that list.
 
 Example:
     >>> write_report(load_results("runs/quickstart"), "report.html")  # doctest: +SKIP
@@ -16,17 +19,19 @@ import datetime as dt
 import html
 import io
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from tunefleet.analysis import curves, plots
 from tunefleet.analysis.compute import compute_accounting
-from tunefleet.analysis.experiment import TUNEFLEET_YAML, _flatten, held_out_metrics
+from tunefleet.analysis.export import held_out_metrics
 from tunefleet.analysis.hyperparams import hyperparameters
 from tunefleet.analysis.importance import IMPORTANCE_METHOD, MIN_TRIALS, importance, marginal_effects
+from tunefleet.analysis.loading import TUNEFLEET_YAML
+from tunefleet.analysis.nested import flatten
 from tunefleet.analysis.pbt import lineage, schedule
 from tunefleet.analysis.tables import noted_counts, status_label, varying_keys
 from tunefleet.console import plural
@@ -34,23 +39,18 @@ from tunefleet.console import plural
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from tunefleet.analysis.experiment import ExperimentResults
+    from tunefleet.analysis.interface import Results
 
-__all__ = ["SECTIONS", "build_report", "figure_to_img", "write_report"]
+__all__ = ["SECTIONS", "Section", "build_report", "figure_to_img", "write_report"]
 
-SECTIONS = (
-    ("summary", "Summary"),
-    ("history", "Optimization history"),
-    ("learning-curves", "Learning curves"),
-    ("importance", "Hyperparameter importance"),
-    ("marginal-effects", "Marginal effects"),
-    ("parallel-coordinates", "Parallel coordinates"),
-    ("rungs", "Early-stopping rungs"),
-    ("pbt", "Population Based Training"),
-    ("compute", "Compute"),
-    ("errors", "Errors"),
-    ("experiment-file", "Experiment file"),
-)
+
+class Section(NamedTuple):
+    """One section of the report."""
+
+    id: str  # the anchor: stable, links point at it
+    title: str
+    build: Callable[[Results, Mapping[str, Any]], str]  # (results, their summary) -> the body's HTML
+
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:24px auto;
@@ -66,37 +66,21 @@ pre{background:#f6f8fa;padding:10px;overflow-x:auto;font-size:.85em}.note{color:
 """
 
 
-def write_report(results: ExperimentResults, path: str | os.PathLike[str], top: int = 10) -> Path:
+def write_report(results: Results, path: str | os.PathLike[str], top: int = 10) -> Path:
     """Write :func:`build_report` to ``path``; returns the path written."""
     target = Path(path)
     target.write_text(build_report(results, top=top), encoding="utf-8")
     return target
 
 
-def build_report(results: ExperimentResults, top: int = 10) -> str:
+def build_report(results: Results, top: int = 10) -> str:
     """The report as one HTML string (see the module docstring)."""
     summary = results.summary(top=top)
-    best_id = summary["best"]["trial_id"] if summary["best"] else None
-    parts = {
-        "summary": _summary_section(results, summary),
-        "history": _history_section(results),
-        "learning-curves": _figure_or_note(
-            plots.plot_learning_curves(curves.learning_curves(results), results.metric, results.mode, best_id)
-            if len(results.history())
-            else None,
-            "No trial reported a result.",
-        ),
-        **_importance_sections(results, best_id),
-        "rungs": _rungs_section(results),
-        "pbt": _pbt_section(results, summary),
-        "compute": _compute_section(results),
-        "errors": _errors_section(results),
-        "experiment-file": _experiment_file_section(results),
-    }
-    nav = " ".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title in SECTIONS)
+    nav = " ".join(f'<a href="#{section.id}">{html.escape(section.title)}</a>' for section in SECTIONS)
     body = "\n".join(
-        f'<section id="{key}"><h2>{html.escape(title)}</h2>\n{parts[key]}\n</section>'
-        for key, title in SECTIONS
+        f'<section id="{section.id}"><h2>{html.escape(section.title)}</h2>\n'
+        f"{section.build(results, summary)}\n</section>"
+        for section in SECTIONS
     )
     when = dt.datetime.now().isoformat(timespec="seconds")
     return (
@@ -122,11 +106,7 @@ def figure_to_img(fig: Figure, alt: str = "") -> str:
 # -- sections ---------------------------------------------------------------------------------
 
 
-def _figure_or_note(fig: Figure | None, note: str, alt: str = "") -> str:
-    return figure_to_img(fig, alt) if fig is not None else f'<p class="note">{html.escape(note)}</p>'
-
-
-def _summary_section(results: ExperimentResults, summary: Mapping[str, Any]) -> str:
+def _summary_section(results: Results, summary: Mapping[str, Any]) -> str:
     best = summary["best"]
     counts = ", ".join(
         [f"{n} {s.lower()}" for s, n in summary["status_counts"].items()] + noted_counts(summary)
@@ -145,9 +125,9 @@ def _summary_section(results: ExperimentResults, summary: Mapping[str, Any]) -> 
     )
     if not best:
         return f'<div class="cards">{html_cards}</div><p class="note">No trial reported a finite value.</p>'
-    config = _flatten(best["config"])
+    config = flatten(best["config"])
     best_table = _table(["hyperparameter", "value"], [[k, _cell(v)] for k, v in config.items()], left=2)
-    configs = [_flatten(trial["config"]) for trial in summary["top"]]
+    configs = [flatten(trial["config"]) for trial in summary["top"]]
     varying = varying_keys(configs)  # constants are in the best trial's table above
     rows = []
     for rank, (trial, flat) in enumerate(zip(summary["top"], configs, strict=True), start=1):
@@ -173,53 +153,75 @@ def _summary_section(results: ExperimentResults, summary: Mapping[str, Any]) -> 
     )
 
 
-def _history_section(results: ExperimentResults) -> str:
+def _history_section(results: Results, summary: Mapping[str, Any]) -> str:
     history = curves.optimization_history(results)
     if not np.isfinite(history["value"]).any():
         return f'<p class="note">No trial reported a finite {html.escape(results.metric)}.</p>'
     return figure_to_img(plots.plot_optimization_history(history, results.metric, results.mode), "history")
 
 
-def _importance_sections(results: ExperimentResults, best_id: str | None) -> dict[str, str]:
+def _learning_curves_section(results: Results, summary: Mapping[str, Any]) -> str:
+    if not len(results.history()):
+        return '<p class="note">No trial reported a result.</p>'
+    best_id = summary["best"]["trial_id"] if summary["best"] else None
+    learning = curves.learning_curves(results)
+    return figure_to_img(plots.plot_learning_curves(learning, results.metric, results.mode, best_id))
+
+
+_NOTHING_VARIED = '<p class="note">No hyperparameter varied between trials.</p>'
+
+
+def _importance_section(results: Results, summary: Mapping[str, Any]) -> str:
     params = hyperparameters(results)
     if params.empty:
-        note = '<p class="note">No hyperparameter varied between trials.</p>'
-        return {"importance": note, "marginal-effects": note, "parallel-coordinates": note}
-    scales = ", ".join(f"{p.name}: {p.scale} ({p.source})" for p in params.itertuples(index=False))
+        return _NOTHING_VARIED
     ranking = importance(results)
     if ranking.empty:
         needed = f"Needs at least {MIN_TRIALS} trials with a finite {results.metric}."
-        importance_html = f'<p class="note">{html.escape(needed)}</p>'
-    else:
-        importance_html = (
-            f'<p class="note">Method: {html.escape(IMPORTANCE_METHOD)}. Scales: {html.escape(scales)}.</p>'
-            + figure_to_img(plots.plot_importance(ranking, results.metric), "importance")
-        )
+        return f'<p class="note">{html.escape(needed)}</p>'
+    scales = ", ".join(f"{p.name}: {p.scale} ({p.source})" for p in params.itertuples(index=False))
+    return f'<p class="note">Method: {html.escape(IMPORTANCE_METHOD)}. Scales: {html.escape(scales)}.</p>' + (
+        figure_to_img(plots.plot_importance(ranking, results.metric), "importance")
+    )
+
+
+def _marginal_effects_section(results: Results, summary: Mapping[str, Any]) -> str:
+    if hyperparameters(results).empty:
+        return _NOTHING_VARIED
+    best_id = summary["best"]["trial_id"] if summary["best"] else None
     effects = marginal_effects(results)
-    return {
-        "importance": importance_html,
-        "marginal-effects": figure_to_img(
-            plots.plot_marginal_effects(effects, results.metric, results.mode, best_id), "marginal effects"
-        ),
-        "parallel-coordinates": figure_to_img(
-            plots.plot_parallel_coordinates(results.trials(), params, results.metric, results.mode),
-            "parallel coordinates",
-        ),
-    }
+    return figure_to_img(
+        plots.plot_marginal_effects(effects, results.metric, results.mode, best_id), "marginal effects"
+    )
 
 
-def _rungs_section(results: ExperimentResults) -> str:
+def _parallel_coordinates_section(results: Results, summary: Mapping[str, Any]) -> str:
+    params = hyperparameters(results)
+    if params.empty:
+        return _NOTHING_VARIED
+    return figure_to_img(
+        plots.plot_parallel_coordinates(results.trials(), params, results.metric, results.mode),
+        "parallel coordinates",
+    )
+
+
+def _rungs_section(results: Results, summary: Mapping[str, Any]) -> str:
     scheduler = results.settings.get("scheduler")
     kind = scheduler.get("type") if isinstance(scheduler, dict) else None
     rungs = curves.rung_counts(results)
+    declared = curves.scheduler_rungs(results.settings, curves.max_iterations(results))
     stopped = curves.learning_curves(results).groupby("trial_id")["stopped_early"].first().sum()
-    if kind in {"asha", "hyperband"} or (kind is None and stopped and 1 < len(rungs) <= 8):
-        source = f"rungs of the {kind} scheduler" if kind else "iterations at which trials stopped"
-        return f'<p class="note">Bars: {source}.</p>' + figure_to_img(plots.plot_rungs(rungs), "rungs")
-    return f'<p class="note">The scheduler ({html.escape(str(kind or "unknown"))}) has no rungs.</p>'
+    if declared is not None:
+        source = f"rungs of the {kind} scheduler"
+    elif kind is None and stopped and 1 < len(rungs) <= 8:
+        source = "iterations at which trials stopped"
+    else:
+        return f'<p class="note">The scheduler ({html.escape(str(kind or "unknown"))}) has no rungs.</p>'
+    figure = figure_to_img(plots.plot_rungs(rungs), "rungs")
+    return f'<p class="note">Bars: {html.escape(source)}.</p>{figure}'
 
 
-def _pbt_section(results: ExperimentResults, summary: Mapping[str, Any]) -> str:
+def _pbt_section(results: Results, summary: Mapping[str, Any]) -> str:
     steps = lineage(results)
     if steps.empty:
         return '<p class="note">Not a Population Based Training experiment (no pbt_lineage.jsonl).</p>'
@@ -240,7 +242,7 @@ def _pbt_section(results: ExperimentResults, summary: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _compute_section(results: ExperimentResults) -> str:
+def _compute_section(results: Results, summary: Mapping[str, Any]) -> str:
     accounting = compute_accounting(results)
     if not accounting.num_trials:
         return '<p class="note">No trial reported a result.</p>'
@@ -278,7 +280,7 @@ def _compute_section(results: ExperimentResults) -> str:
     )
 
 
-def _errors_section(results: ExperimentResults) -> str:
+def _errors_section(results: Results, summary: Mapping[str, Any]) -> str:
     errors = results.errors()
     if errors.empty:
         return '<p class="note">No trial failed.</p>'
@@ -293,7 +295,7 @@ def _errors_section(results: ExperimentResults) -> str:
     return "\n".join(blocks)
 
 
-def _experiment_file_section(results: ExperimentResults) -> str:
+def _experiment_file_section(results: Results, summary: Mapping[str, Any]) -> str:
     path = results.path / TUNEFLEET_YAML
     if path.is_file():
         return (
@@ -303,6 +305,22 @@ def _experiment_file_section(results: ExperimentResults) -> str:
         f'<p class="note">No {TUNEFLEET_YAML}: not run by tunefleet. Metric and mode came from the '
         "command line or from Ray Tune's own files.</p>"
     )
+
+
+#: The report's sections, in order: the navigation and the page are drawn from this list.
+SECTIONS: tuple[Section, ...] = (
+    Section("summary", "Summary", _summary_section),
+    Section("history", "Optimization history", _history_section),
+    Section("learning-curves", "Learning curves", _learning_curves_section),
+    Section("importance", "Hyperparameter importance", _importance_section),
+    Section("marginal-effects", "Marginal effects", _marginal_effects_section),
+    Section("parallel-coordinates", "Parallel coordinates", _parallel_coordinates_section),
+    Section("rungs", "Early-stopping rungs", _rungs_section),
+    Section("pbt", "Population Based Training", _pbt_section),
+    Section("compute", "Compute", _compute_section),
+    Section("errors", "Errors", _errors_section),
+    Section("experiment-file", "Experiment file", _experiment_file_section),
+)
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -319,7 +337,7 @@ def _cell(value: Any) -> str:
 def _config_text(config: Any) -> str:
     if not isinstance(config, Mapping):
         return str(config)
-    return ", ".join(f"{k}={_cell(v)}" for k, v in _flatten(config).items())
+    return ", ".join(f"{k}={_cell(v)}" for k, v in flatten(config).items())
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], left: int | Collection[int] = 0) -> str:

@@ -1,7 +1,7 @@
-"""Terminal and CSV renderings of an experiment summary.
+"""Terminal renderings of an experiment summary (CSV and Parquet: :mod:`tunefleet.analysis.export`).
 
 :func:`render_summary` draws the dict of :meth:`ExperimentResults.summary
-<tunefleet.analysis.experiment.ExperimentResults.summary>`, so what the terminal shows and what
+<tunefleet.analysis.results.ExperimentResults.summary>`, so what the terminal shows and what
 ``--format json`` prints cannot disagree.
 
 Everything shown comes from users, files or Ray, so it is printed as :class:`rich.text.Text`
@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from rich import box
@@ -25,20 +25,15 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from tunefleet.analysis.experiment import _flatten
 from tunefleet.analysis.files import FINAL_STATUSES
+from tunefleet.analysis.nested import flatten
 from tunefleet.console import plural
-
-if TYPE_CHECKING:
-    from tunefleet.analysis.experiment import ExperimentResults
 
 __all__ = [
     "noted_counts",
     "render_frame",
     "render_summary",
     "status_label",
-    "summary_to_csv",
-    "trials_to_parquet",
     "varying_keys",
 ]
 
@@ -74,7 +69,7 @@ def render_summary(
         console.print(Text(f"No trial reported a finite value of {summary['metric']!r}.", style="yellow"))
     best = summary["best"]
     if best is not None:
-        flat = _flatten(best["config"])
+        flat = flatten(best["config"])
         pairs = ", ".join(f"{key}={_format(value)}" for key, value in flat.items())
         line = Text.assemble(("Best config", "bold"), f" ({best['trial_id']}): ", pairs or "{}")
         console.print(line)
@@ -140,30 +135,6 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and value != value
 
 
-def summary_to_csv(results: ExperimentResults) -> str:
-    """The :meth:`~tunefleet.analysis.experiment.ExperimentResults.trials` table as CSV text."""
-    return str(results.trials().to_csv(index=False))
-
-
-def trials_to_parquet(results: ExperimentResults) -> bytes:
-    """The :meth:`~tunefleet.analysis.experiment.ExperimentResults.trials` table as Parquet bytes.
-
-    Config columns that mix types (a conditional hyperparameter: None or a number, or
-    lists) are stored as their JSON text, since a Parquet column has one type.
-    """
-    import io
-    import json
-
-    trials = results.trials()
-    for column in trials.columns[trials.dtypes.map(lambda d: d.kind == "O")]:
-        kinds = {type(v) for v in trials[column] if v is not None}
-        if len(kinds) > 1 or kinds & {list, dict, tuple}:
-            trials[column] = [None if v is None else json.dumps(v, default=str) for v in trials[column]]
-    buffer = io.BytesIO()
-    trials.to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
 #: Summary counts shown after Ray's statuses.
 _NOTED_COUNTS = (("num_diverged", "diverged"), ("num_unfinished", "unfinished"))
 
@@ -198,7 +169,7 @@ def _top_layouts(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]]) -
     the results, then the configs pivoted (a row per key); a line per trial."""
     metric = summary["metric"]
     show_extra = metric != _EXTRA_METRIC and any(_EXTRA_METRIC in t["metrics"] for t in top)
-    configs = [_flatten(t["config"]) for t in top]
+    configs = [flatten(t["config"]) for t in top]
     varying = varying_keys(configs)
 
     ids = [[str(rank), trial["trial_id"]] for rank, trial in enumerate(top, start=1)]

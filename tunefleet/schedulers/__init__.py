@@ -83,6 +83,10 @@ class SchedulerPlugin:
             needs, which the runner uses instead of ``checkpoint.frequency``; None: no opinion.
         requires: Modules the scheduler imports that are optional dependencies of tunefleet,
             as ``(module, pip extra)``; validation reports the missing ones.
+        rungs: The training iterations at which the scheduler judges trials (successive
+            halving), from validated options and ``max_iterations``, ascending; None for a
+            scheduler without rungs. Analysis draws how many trials reached each one, so this
+            must be the formula of the Ray scheduler that ``build`` creates.
     """
 
     name: str
@@ -91,6 +95,7 @@ class SchedulerPlugin:
     check: Callable[[Any, SchedulerContext], list[tuple[str, str]]] = lambda _o, _c: []
     checkpoint_frequency: Callable[[Any], int | None] = lambda _o: None
     requires: tuple[tuple[str, str], ...] = ()
+    rungs: Callable[[Any, int], list[int] | None] = lambda _o, _m: None
 
     def missing_dependencies(self) -> list[str]:
         """The ``requires`` modules that cannot be imported here, as install hints."""

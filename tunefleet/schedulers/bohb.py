@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from tunefleet.schedulers import SchedulerContext, SchedulerPlugin
-from tunefleet.schedulers.hyperband import HyperBandOptions
+from tunefleet.schedulers.hyperband import HyperBandOptions, rungs
 
 
 class BohbOptions(HyperBandOptions):
@@ -35,4 +35,5 @@ PLUGIN = SchedulerPlugin(
     options=BohbOptions,
     build=build,
     requires=(("hpbandster", "bohb"), ("ConfigSpace", "bohb")),
+    rungs=rungs,  # HyperBandForBOHB is HyperBand's brackets with a model choosing the configs
 )

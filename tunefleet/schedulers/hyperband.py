@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from pydantic import Field, StrictFloat
 
 from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin
@@ -36,4 +37,25 @@ def build(options: HyperBandOptions, context: SchedulerContext) -> Any:
     )
 
 
-PLUGIN = SchedulerPlugin(name="hyperband", options=HyperBandOptions, build=build)
+def rungs(options: HyperBandOptions, max_iterations: int) -> list[int]:
+    """The budgets of every bracket of Ray's HyperBandScheduler (Ray 2.60's ``hyperband.py``;
+    ``HyperBandForBOHB`` shares them): ``s_max + 1 = round(log(max_t) / log(eta)) + 1``
+    brackets; bracket ``s`` starts at ``int(max_t * eta**-s)`` iterations (skipped when 0) and,
+    ``s`` times, multiplies its budget by ``eta``, capped at ``max_t`` and rounded down (numpy's
+    log and rounding, as Ray's)."""
+    if max_iterations < 1:
+        return []  # nothing ran
+    eta = options.reduction_factor
+    budgets: set[int] = set()
+    for s in range(int(np.round(np.log(max_iterations) / np.log(eta))) + 1):
+        budget = int(max_iterations * eta ** (-s))
+        if budget == 0:
+            continue
+        budgets.add(budget)
+        for _ in range(s):
+            budget = int(min(budget * eta, max_iterations))
+            budgets.add(budget)
+    return sorted(budgets)
+
+
+PLUGIN = SchedulerPlugin(name="hyperband", options=HyperBandOptions, build=build, rungs=rungs)

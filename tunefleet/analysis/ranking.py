@@ -1,0 +1,140 @@
+"""Each trial at its ranking point, and the trials ranked: ``ExperimentResults.trials()``.
+
+A trial is summarized at one *ranking point*, a single reported result:
+
+* ``scope="last"``: the last result that reported the metric (Ray's ``scope="last"``);
+* ``scope="all"``: the result with the best value of the metric over all iterations
+  (Ray's ``scope="all"``).
+
+Trials are ranked by the metric's value there. A trial whose value is missing, NaN or
+infinite is not ranked (Ray's ``get_best_trial`` skips those too) and sorts last.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tunefleet.analysis.failures import error_headline
+from tunefleet.analysis.interface import CONFIG_PREFIX, Mode, Scope
+from tunefleet.analysis.loading import TrialRecord, is_metric_column, ordered_union
+from tunefleet.analysis.nested import flatten
+
+__all__ = ["RankedTrial", "rank", "trials_frame"]
+
+# Columns of ExperimentResults.trials() that are not reported metrics. A metric with one of
+# these names is shown as reported/<name> instead.
+_RESERVED_COLUMNS = frozenset({"trial_id", "status", "diverged", "value", "error"})
+
+
+@dataclass(frozen=True)
+class RankedTrial:
+    """One trial at its ranking point (see the module docstring)."""
+
+    record: TrialRecord
+    value: float  # NaN when the trial has no rankable value
+    metrics: dict[str, Any]  # reported scalar metrics at the ranking point
+
+    @property
+    def ranked(self) -> bool:
+        return math.isfinite(self.value)
+
+
+def rank(records: list[TrialRecord], metric: str, mode: Mode, scope: Scope) -> list[RankedTrial]:
+    """Every trial at its ranking point, best first, unranked trials last."""
+    ranked = [_at_ranking_point(record, metric, mode, scope) for record in records]
+    # Stable sort: ties keep ExperimentAnalysis' trial order, so the first trial is the one
+    # get_best_trial() returns.
+    sign = 1.0 if mode == "min" else -1.0
+    ranked.sort(key=lambda t: (0, sign * t.value) if t.ranked else (1, 0.0))
+    return ranked
+
+
+def trials_frame(ranked: list[RankedTrial]) -> pd.DataFrame:
+    """The table of ``ExperimentResults.trials()``: one row per ranked trial, in order."""
+    fixed = ["training_iteration", "time_total_s"]
+    metric_names = [m for m in ordered_union(t.metrics for t in ranked) if m not in fixed]
+    renamed = {m: f"reported/{m}" if m in _RESERVED_COLUMNS else m for m in metric_names}
+    flat_configs = [flatten(t.record.config, CONFIG_PREFIX) for t in ranked]
+    rows = []
+    for trial, flat_config in zip(ranked, flat_configs, strict=True):
+        row: dict[str, Any] = {
+            "trial_id": trial.record.trial_id,
+            "status": trial.record.status,
+            "diverged": trial.record.diverged,
+            "value": trial.value,
+            "training_iteration": trial.metrics.get("training_iteration"),
+            "time_total_s": trial.metrics.get("time_total_s"),
+        }
+        row.update({renamed[m]: v for m, v in trial.metrics.items() if m in renamed})
+        row.update(flat_config)
+        rows.append(row)
+    columns = [
+        "trial_id",
+        "status",
+        "diverged",
+        "value",
+        *fixed,
+        *renamed.values(),
+        *ordered_union(flat_configs),
+    ]
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame["value"] = frame["value"].astype(float)
+    frame["training_iteration"] = pd.to_numeric(frame["training_iteration"]).astype("Int64")
+    frame["time_total_s"] = pd.to_numeric(frame["time_total_s"]).astype(float)
+    # object dtype with None: pandas 3 would infer its string dtype (NaN for missing) only
+    # when some trial failed.
+    errors = [error_headline(t.record.error_text) for t in ranked]
+    frame["error"] = pd.Series(errors, dtype=object)
+    return frame
+
+
+def _at_ranking_point(record: TrialRecord, metric: str, mode: Mode, scope: Scope) -> RankedTrial:
+    position = _ranking_position(record, metric, mode, scope)
+    if position is not None:
+        point = {name: values[position] for name, values in record.columns.items()}
+    else:
+        point = record.state_result
+    return RankedTrial(
+        record=record,
+        value=_as_float(point.get(metric)),
+        metrics={k: v for k, v in point.items() if is_metric_column(k) and _is_scalar(v)},
+    )
+
+
+def _ranking_position(record: TrialRecord, metric: str, mode: Mode, scope: Scope) -> int | None:
+    """Index of the result a trial is ranked by, or None when it has no results."""
+    if not record.num_results:
+        return None
+    position = record.num_results - 1  # the last result
+    values = record.columns.get(metric)
+    if values is None:
+        return position
+    reported = np.flatnonzero(pd.notna(values))
+    # A NaN report and a result without the metric are both NaN here; only Ray's per-trial
+    # statistics tell them apart. A NaN last report makes the trial unranked under "last".
+    if len(reported) and not record.last_reported_nan:
+        position = int(reported[-1])
+    if scope == "all":
+        numeric = pd.to_numeric(values, errors="coerce").astype(float)
+        finite = np.flatnonzero(np.isfinite(numeric))
+        if len(finite):
+            pick = np.argmin if mode == "min" else np.argmax
+            position = int(finite[pick(numeric[finite])])  # the first of equal bests
+    return position
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str, np.generic))
+
+
+def _as_float(value: Any) -> float:
+    """The metric value as a float; NaN when it is missing or not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan

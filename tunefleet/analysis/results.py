@@ -1,0 +1,281 @@
+"""Load a finished (or interrupted) Ray Tune experiment directory: :func:`load_results`.
+
+Works on any experiment directory, made by tunefleet or by plain Ray Tune
+(``storage_path/name/`` with ``experiment_state-*.json`` and one folder per trial holding
+``result.json``/``progress.csv``, ``params.json`` and, for failed trials, ``error.txt``).
+Ray's files are read directly (:mod:`tunefleet.analysis.files`): 10,000 trials load in
+seconds, without Ray's ``ExperimentAnalysis`` (whose numbers the tests check these against).
+
+:class:`ExperimentResults` is a facade: it composes :mod:`~tunefleet.analysis.loading` (the
+directory, the objective, the records), :mod:`~tunefleet.analysis.ranking` (each trial at its
+ranking point, ``scope`` last or all), :mod:`~tunefleet.analysis.failures` (error.txt) and
+:mod:`~tunefleet.analysis.export` (the JSON summary), caches what they compute, and offers
+:mod:`~tunefleet.analysis.importance` and :mod:`~tunefleet.analysis.pbt` as shortcuts. No other
+analysis module imports this one: they take any :class:`~tunefleet.analysis.interface.Results`.
+
+Example:
+    >>> results = load_results("runs/mnist", metric="val_loss", mode="min")  # doctest: +SKIP
+    >>> results.trials().head()  # doctest: +SKIP
+    >>> results.summary(top=3)["best"]["config"]  # doctest: +SKIP
+    {'lr': 0.003, 'model': {'width': 64}}
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, get_args
+
+import pandas as pd
+
+from tunefleet.analysis.export import build_summary
+from tunefleet.analysis.failures import errors_frame
+from tunefleet.analysis.files import RayRunFiles, read_ray_run
+from tunefleet.analysis.importance import importance as hyperparameter_importance
+from tunefleet.analysis.interface import Mode, Scope
+from tunefleet.analysis.loading import (
+    TUNEFLEET_YAML,
+    TrialRecord,
+    check_experiment_dir,
+    check_metric_reported,
+    is_metric_column,
+    read_tunefleet_yaml,
+    resolve_objective,
+    results_frame,
+    trial_records,
+)
+from tunefleet.analysis.pbt import lineage, schedule
+from tunefleet.analysis.ranking import RankedTrial, rank, trials_frame
+from tunefleet.errors import TunefleetError
+
+__all__ = ["ExperimentResults", "Scope", "load_results"]
+
+
+def load_results(
+    path: str | os.PathLike[str],
+    metric: str | None = None,
+    mode: str | None = None,
+    scope: Scope = "last",
+) -> ExperimentResults:
+    """Load a Ray Tune experiment directory.
+
+    Reading the results does not need a running Ray cluster.
+
+    Args:
+        path: The experiment directory (``storage_path/name``), the one holding
+            ``experiment_state-*.json``.
+        metric: Metric to rank trials by. Defaults to ``metric`` in ``<path>/tunefleet.yaml``. A
+            metric given here that no trial reported is an error listing the reported ones.
+        mode: ``"min"`` or ``"max"``. Defaults to ``mode`` in ``<path>/tunefleet.yaml``.
+        scope: ``"last"`` ranks each trial by the last value it reported, ``"all"`` by the
+            best value over all its iterations (see :mod:`tunefleet.analysis.ranking`).
+
+    Returns:
+        The experiment's results, ranked best first.
+
+    Raises:
+        TunefleetError: ``path`` is not an experiment directory, its experiment state cannot
+            be read, metric/mode/scope are invalid or missing (neither given nor in
+            ``tunefleet.yaml``), or trials reported metrics but none reported ``metric``.
+        ConfigError: ``tunefleet.yaml`` exists but is not a YAML mapping.
+
+    Example:
+        >>> results = load_results("runs/mnist-asha", scope="all")  # doctest: +SKIP
+        >>> results.summary(top=3)["best"]["value"]  # doctest: +SKIP
+        0.9812
+    """
+    exp_dir = Path(path).expanduser().resolve()
+    check_experiment_dir(exp_dir)
+    if scope not in get_args(Scope):
+        raise TunefleetError(f"scope must be one of {list(get_args(Scope))}, got {scope!r}")
+    settings = read_tunefleet_yaml(exp_dir / TUNEFLEET_YAML)
+    files = read_ray_run(exp_dir)
+    asked_for = metric
+    metric, checked_mode = resolve_objective(exp_dir, settings, files, metric, mode)
+    if asked_for is not None:
+        # A metric asked for that no trial reported is a typo. The sweep's own metric unreported
+        # is what the trials' errors explain (the summary lists them), not a reason to refuse.
+        check_metric_reported(exp_dir, files, metric)
+    name = settings.get("name")
+    return ExperimentResults(
+        files,
+        settings=settings,
+        name=name if isinstance(name, str) and name else exp_dir.name,
+        metric=metric,
+        mode=checked_mode,
+        scope=scope,
+    )
+
+
+class ExperimentResults:
+    """The trials of one experiment, ranked by a metric; build it with :func:`load_results`.
+
+    Attributes:
+        path: The experiment directory.
+        name: The experiment's name (``name`` in tunefleet.yaml, else the folder's name).
+        metric: The metric trials are ranked by.
+        mode: ``"min"`` or ``"max"``.
+        scope: ``"last"`` or ``"all"`` (see :mod:`tunefleet.analysis.ranking`).
+        settings: ``tunefleet.yaml`` as a dict ({} for a plain Ray Tune directory).
+
+    Everything is computed on first use; DataFrame methods return a fresh copy each call.
+    """
+
+    def __init__(
+        self,
+        files: RayRunFiles,
+        *,
+        settings: dict[str, Any],
+        name: str,
+        metric: str,
+        mode: Mode,
+        scope: Scope,
+    ) -> None:
+        self.path = files.path
+        self.name = name
+        self.metric = metric
+        self.mode: Mode = mode
+        self.scope: Scope = scope
+        self.settings = settings
+        self._files = files
+        self._records: list[TrialRecord] | None = None
+        self._results: pd.DataFrame | None = None
+        self._ranked: list[RankedTrial] | None = None
+        self._trials_df: pd.DataFrame | None = None
+        self._errors_df: pd.DataFrame | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"ExperimentResults({str(self.path)!r}, metric={self.metric!r}, mode={self.mode!r}, "
+            f"scope={self.scope!r}, num_trials={len(self._files.trials)})"
+        )
+
+    def trials(self) -> pd.DataFrame:
+        """One row per trial at its ranking point, best first (unranked trials last).
+
+        Columns: ``trial_id``, ``status`` (Ray's), ``diverged`` (the last result said
+        ``diverged: true`` or the metric went NaN/infinite: stopped, not failed), ``value``
+        (the metric at the ranking point),
+        ``training_iteration``, ``time_total_s``, every other reported metric (Ray's
+        bookkeeping keys left out; a metric named like a fixed column becomes
+        ``reported/<name>``), the config as ``config/<key>`` columns (nested keys joined
+        with ``/``), and ``error`` (the exception line of the latest failure, or None).
+        """
+        if self._trials_df is None:
+            self._trials_df = trials_frame(self._ranked_trials())
+        return self._trials_df.copy()
+
+    def history(self, bookkeeping: bool = False) -> pd.DataFrame:
+        """Every result every trial reported, in trial order then reporting order.
+
+        Args:
+            bookkeeping: Also return Ray's bookkeeping columns (``timestamp``, ``hostname``,
+                ``node_ip``, ``time_this_iter_s``, ...).
+
+        Returns:
+            Columns ``trial_id``, ``training_iteration``, ``time_total_s``, the reported
+            metrics, and ``wall_time_s``: when the result was reported, in seconds since the
+            experiment started.
+        """
+        frame = self._results_frame()
+        if not bookkeeping:
+            frame = frame[[c for c in frame.columns if c == "trial_id" or is_metric_column(c)]]
+        return frame.copy()
+
+    def importance(self, seed: int = 0) -> pd.DataFrame:
+        """Hyperparameter importance, most important first (see :mod:`tunefleet.analysis.importance`)."""
+        return hyperparameter_importance(self, seed=seed)
+
+    def pbt_lineage(self) -> pd.DataFrame:
+        """Every PBT exploit/explore decision, oldest first (see :mod:`tunefleet.analysis.pbt`)."""
+        return lineage(self)
+
+    def pbt_schedule(self, trial_id: str | None = None) -> pd.DataFrame:
+        """The hyperparameter schedule a PBT trial's weights were trained with (default: the best).
+
+        Returns:
+            ``start_iteration``, ``end_iteration``, ``trial`` (whose run these iterations were)
+            and ``config``, in iteration order.
+        """
+        trials = self.trials()
+        if trial_id is None:
+            if trials.empty:
+                raise TunefleetError(f"{self.path}: no trial reported {self.metric}")
+            trial_id = str(trials.iloc[0]["trial_id"])
+        rows = trials[trials["trial_id"].astype(str) == trial_id]
+        if rows.empty:
+            raise TunefleetError(f"{self.path}: no trial {trial_id!r}")
+        end = int(rows.iloc[0]["training_iteration"])
+        return schedule(lineage(self), trial_id, end, self.configs())
+
+    def configs(self) -> dict[str, dict[str, Any]]:
+        """Each trial's config (nested), by trial id, as Ray last saved it."""
+        return {t.trial_id: t.config for t in self._files.trials}
+
+    def trial_info(self) -> pd.DataFrame:
+        """One row per trial, in Ray's order: ``trial_id``, ``status``, ``tag`` (Ray's
+        experiment tag), ``start_time`` (Unix seconds) and ``num_failures``."""
+        return pd.DataFrame(
+            {
+                "trial_id": [t.trial_id for t in self._files.trials],
+                "status": [t.status for t in self._files.trials],
+                "tag": [t.tag for t in self._files.trials],
+                "start_time": [t.start_time for t in self._files.trials],
+                "num_failures": [t.num_failures for t in self._files.trials],
+            }
+        )
+
+    def errors(self) -> pd.DataFrame:
+        """Trials that failed: status ERROR, or an ``error.txt`` left by a failure Ray retried.
+
+        Columns: ``trial_id``, ``status``, ``num_failures``, ``error`` (the exception line of
+        the latest failure), ``traceback`` (the end of the latest failure's traceback),
+        ``error_file`` and ``output`` (the last lines the trial printed to stdout and stderr,
+        or None).
+        """
+        if self._errors_df is None:
+            self._errors_df = errors_frame(self._trial_records())
+        return self._errors_df.copy()
+
+    def summary(self, top: int = 5) -> dict[str, Any]:
+        """A JSON-serializable summary (plain Python values; NaN and infinities become None).
+
+        Args:
+            top: How many of the best ranked trials to list under ``"top"``.
+
+        Returns:
+            A dict with keys ``experiment`` (``path``, ``name``), ``metric``, ``mode``,
+            ``scope``, ``num_trials``, ``num_errors`` (trials with status ERROR),
+            ``num_diverged``, ``num_unfinished`` (trials the last snapshot of the sweep had
+            neither finished nor failed), ``resume_command`` (the command that continues a
+            tunefleet sweep with unfinished trials, else None), ``status_counts``, ``best``
+            (a trial object, or None when no trial reported a finite value of the metric),
+            ``top`` (at most ``top`` trial objects, best first), ``test_metrics`` (the best
+            trial's metrics measured on the test set, see
+            :func:`~tunefleet.analysis.export.held_out_metrics`: the trial is picked by
+            validation, these say how it generalizes) and ``errors`` (``trial_id``,
+            ``status``, ``error``, ``traceback``, ``output`` for each row of :meth:`errors`).
+            A trial object has ``trial_id``, ``config`` (nested), ``value``, ``metrics``,
+            ``training_iteration``, ``time_total_s``, ``status`` and ``diverged``.
+
+        Raises:
+            TunefleetError: ``top`` is negative.
+        """
+        if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+            raise TunefleetError(f"top must be an integer >= 0, got {top!r}")
+        return build_summary(self, self._trial_records(), self._ranked_trials(), top)
+
+    def _results_frame(self) -> pd.DataFrame:
+        if self._results is None:
+            self._results = results_frame(self._files)
+        return self._results
+
+    def _trial_records(self) -> list[TrialRecord]:
+        if self._records is None:
+            self._records = trial_records(self._files, self._results_frame(), self.metric)
+        return self._records
+
+    def _ranked_trials(self) -> list[RankedTrial]:
+        if self._ranked is None:
+            self._ranked = rank(self._trial_records(), self.metric, self.mode, self.scope)
+        return self._ranked
