@@ -13,8 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from tunefleet.analysis.export import jsonable
 from tunefleet.analysis.failures import error_headline
-from tunefleet.analysis.files import is_nan
-from tunefleet.analysis.nested import flatten
+from tunefleet.rundir import flatten, is_nan
 
 RAY_ERROR_TXT = """\
 Failure # 1 (occurred at 2026-01-01_10-00-00)

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
-from tunefleet.analysis.files import TUNER_PKL
 from tunefleet.analysis.loading import TrialRecord
 from tunefleet.analysis.ranking import RankedTrial
+from tunefleet.rundir import TUNER_PKL
 
 if TYPE_CHECKING:
     from tunefleet.analysis.interface import Results

@@ -10,8 +10,8 @@ import re
 
 import pandas as pd
 
-from tunefleet.analysis.files import output_tail
 from tunefleet.analysis.loading import TrialRecord
+from tunefleet.rundir import output_tail
 
 __all__ = ["error_headline", "errors_frame", "latest_failure", "traceback_excerpt"]
 

@@ -1,6 +1,6 @@
 """From an experiment directory to what ranking needs: settings, objective, results, records.
 
-:func:`~tunefleet.analysis.files.read_ray_run` reads Ray's files; this module checks the
+:func:`~tunefleet.rundir.read_ray_run` reads Ray's files; this module checks the
 directory, reads tunefleet's own ``tunefleet.yaml``, settles the metric and mode, builds the
 frame of every reported result and one :class:`TrialRecord` (arrays) per trial.
 """
@@ -16,9 +16,12 @@ from typing import Any, cast, get_args
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from tunefleet.analysis.files import (
+from tunefleet.analysis.interface import CONFIG_PREFIX, Mode
+from tunefleet.divergence import DIVERGED, is_diverged
+from tunefleet.errors import TunefleetError, did_you_mean
+from tunefleet.rundir import (
+    EXPERIMENT_FILE,
     FINAL_STATUSES,
     STATE_GLOB,
     RayRunFiles,
@@ -27,25 +30,19 @@ from tunefleet.analysis.files import (
     is_nan,
     objective_from_tuner_pkl,
 )
-from tunefleet.analysis.interface import CONFIG_PREFIX, Mode
-from tunefleet.divergence import DIVERGED, is_diverged
-from tunefleet.errors import ConfigError, TunefleetError, did_you_mean
 
 __all__ = [
-    "TUNEFLEET_YAML",
     "TrialRecord",
     "check_experiment_dir",
     "check_metric_reported",
     "is_metric_column",
     "ordered_union",
-    "read_tunefleet_yaml",
     "resolve_objective",
     "results_frame",
     "trial_records",
 ]
 
 #: The resolved experiment file tunefleet writes into every experiment directory.
-TUNEFLEET_YAML = "tunefleet.yaml"
 
 # Keys Ray adds to every result. They say nothing about the model, so they are left out of
 # the metric columns (training_iteration and time_total_s are kept, as their own columns).
@@ -114,25 +111,6 @@ def check_experiment_dir(exp_dir: Path) -> None:
     raise TunefleetError(message)
 
 
-def read_tunefleet_yaml(yaml_path: Path) -> dict[str, Any]:
-    """The resolved experiment file tunefleet wrote, or {} when there is none."""
-    try:
-        text = yaml_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError.single(yaml_path, "", f"cannot read the file: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError.single(yaml_path, "", f"not valid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError.single(yaml_path, "", f"expected a mapping at the top, got {type(data).__name__}")
-    return data
-
-
 def resolve_objective(
     exp_dir: Path, settings: Mapping[str, Any], files: RayRunFiles, metric: str | None, mode: str | None
 ) -> tuple[str, Mode]:
@@ -141,7 +119,7 @@ def resolve_objective(
     For a plain Ray Tune directory the metric is in the experiment state and the mode in
     ``tuner.pkl`` (read only when needed: unpickling it imports Ray).
     """
-    yaml_path = exp_dir / TUNEFLEET_YAML
+    yaml_path = exp_dir / EXPERIMENT_FILE
     metric = metric if metric is not None else settings.get("metric")
     mode = mode if mode is not None else settings.get("mode")
     if metric is None:

@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from tunefleet.errors import TunefleetError
-from tunefleet.rundir import LINEAGE_FILE, LINEAGE_KEYS
+from tunefleet.rundir import LINEAGE_FILE, LINEAGE_KEYS, read_lineage_records
 
 if TYPE_CHECKING:
     from tunefleet.analysis.interface import Results
@@ -50,21 +49,7 @@ def read_lineage(path: Path) -> pd.DataFrame:
     Raises:
         TunefleetError: a line is not a JSON object with exactly these keys.
     """
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise TunefleetError(f"{path}:{number}: not JSON ({exc})") from None
-        if not isinstance(row, dict) or set(row) != set(LINEAGE_KEYS):
-            got = sorted(row) if isinstance(row, dict) else type(row).__name__
-            raise TunefleetError(
-                f"{path}:{number}: expected an object with keys {list(LINEAGE_KEYS)}, got {got}"
-            )
-        rows.append(row)
-    frame = pd.DataFrame.from_records(rows, columns=list(LINEAGE_KEYS))
+    frame = pd.DataFrame.from_records(read_lineage_records(path), columns=list(LINEAGE_KEYS))
     return frame.sort_values(["time", "iteration"], kind="stable").reset_index(drop=True)
 
 

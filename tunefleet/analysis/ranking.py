@@ -22,7 +22,7 @@ import pandas as pd
 from tunefleet.analysis.failures import error_headline
 from tunefleet.analysis.interface import CONFIG_PREFIX, Mode, Scope
 from tunefleet.analysis.loading import TrialRecord, is_metric_column, ordered_union
-from tunefleet.analysis.nested import flatten
+from tunefleet.rundir import flatten
 
 __all__ = ["RankedTrial", "rank", "trials_frame"]
 

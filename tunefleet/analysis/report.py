@@ -30,11 +30,10 @@ from tunefleet.analysis.compute import compute_accounting
 from tunefleet.analysis.export import held_out_metrics
 from tunefleet.analysis.hyperparams import hyperparameters
 from tunefleet.analysis.importance import IMPORTANCE_METHOD, MIN_TRIALS, importance, marginal_effects
-from tunefleet.analysis.loading import TUNEFLEET_YAML
-from tunefleet.analysis.nested import flatten
 from tunefleet.analysis.pbt import lineage, schedule
 from tunefleet.analysis.tables import noted_counts, status_label, varying_keys
 from tunefleet.console import plural
+from tunefleet.rundir import EXPERIMENT_FILE, flatten
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -296,13 +295,13 @@ def _errors_section(results: Results, summary: Mapping[str, Any]) -> str:
 
 
 def _experiment_file_section(results: Results, summary: Mapping[str, Any]) -> str:
-    path = results.path / TUNEFLEET_YAML
+    path = results.path / EXPERIMENT_FILE
     if path.is_file():
         return (
             f'<p class="note">{html.escape(str(path))}, as run:</p><pre>{html.escape(path.read_text())}</pre>'
         )
     return (
-        f'<p class="note">No {TUNEFLEET_YAML}: not run by tunefleet. Metric and mode came from the '
+        f'<p class="note">No {EXPERIMENT_FILE}: not run by tunefleet. Metric and mode came from the '
         "command line or from Ray Tune's own files.</p>"
     )
 

@@ -3,7 +3,7 @@
 Works on any experiment directory, made by tunefleet or by plain Ray Tune
 (``storage_path/name/`` with ``experiment_state-*.json`` and one folder per trial holding
 ``result.json``/``progress.csv``, ``params.json`` and, for failed trials, ``error.txt``).
-Ray's files are read directly (:mod:`tunefleet.analysis.files`): 10,000 trials load in
+Ray's files are read directly (:mod:`tunefleet.rundir.ray_files`): 10,000 trials load in
 seconds, without Ray's ``ExperimentAnalysis`` (whose numbers the tests check these against).
 
 :class:`ExperimentResults` is a facade: it composes :mod:`~tunefleet.analysis.loading` (the
@@ -30,16 +30,13 @@ import pandas as pd
 
 from tunefleet.analysis.export import build_summary
 from tunefleet.analysis.failures import errors_frame
-from tunefleet.analysis.files import RayRunFiles, read_ray_run
 from tunefleet.analysis.importance import importance as hyperparameter_importance
 from tunefleet.analysis.interface import Mode, Scope
 from tunefleet.analysis.loading import (
-    TUNEFLEET_YAML,
     TrialRecord,
     check_experiment_dir,
     check_metric_reported,
     is_metric_column,
-    read_tunefleet_yaml,
     resolve_objective,
     results_frame,
     trial_records,
@@ -47,6 +44,7 @@ from tunefleet.analysis.loading import (
 from tunefleet.analysis.pbt import lineage, schedule
 from tunefleet.analysis.ranking import RankedTrial, rank, trials_frame
 from tunefleet.errors import TunefleetError
+from tunefleet.rundir import RayRunFiles, read_experiment_settings, read_ray_run
 
 __all__ = ["ExperimentResults", "Scope", "load_results"]
 
@@ -88,7 +86,7 @@ def load_results(
     check_experiment_dir(exp_dir)
     if scope not in get_args(Scope):
         raise TunefleetError(f"scope must be one of {list(get_args(Scope))}, got {scope!r}")
-    settings = read_tunefleet_yaml(exp_dir / TUNEFLEET_YAML)
+    settings = read_experiment_settings(exp_dir)
     files = read_ray_run(exp_dir)
     asked_for = metric
     metric, checked_mode = resolve_objective(exp_dir, settings, files, metric, mode)

@@ -25,9 +25,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from tunefleet.analysis.files import FINAL_STATUSES
-from tunefleet.analysis.nested import flatten
 from tunefleet.console import plural
+from tunefleet.rundir import FINAL_STATUSES, flatten
 
 __all__ = [
     "noted_counts",

@@ -1,18 +1,14 @@
-"""Ray Tune's experiment directory, read straight from its files (no Ray import, no unpickling).
+"""Ray Tune's files in an experiment directory, read straight (no Ray import, no unpickling).
 
-The lowest layer of analysis: files in, plain records out (:class:`RayRunFiles`, one
-:class:`TrialFiles` per trial); no pandas. Everything above it (loading, ranking, the results
-facade) reads Ray's files only through :func:`read_ray_run`, :func:`find_state_file`,
-:func:`objective_from_tuner_pkl` and :func:`output_tail`.
-
-Ray Tune 2.x writes, under ``storage_path/name/``:
+Files in, plain records out (:class:`RayRunFiles`, one :class:`TrialFiles` per trial); no pandas.
+Analysis reads Ray's files only through here, and so do resume's checks:
 
 * ``experiment_state-<date>.json``: ``{"trial_data": [[trial_json, run_metadata_json], ...],
   "runner_data": {"_metric": ..., ...}, "stats": {"start_time": ...}}``. ``trial_json`` (a JSON
   string) holds ``trial_id``, ``status``, ``config``, ``experiment_tag`` and ``relative_logdir``
   (the trial's folder); ``run_metadata_json`` holds ``start_time``, ``num_failures``,
   ``error_filename`` and ``last_result``. Fields Ray cannot write as JSON are pickled as hex
-  strings; they are not needed here.
+  strings; they are not needed here. :func:`read_trial_states` is the one reader of it.
 * one folder per trial with ``result.json`` (one JSON object per reported result),
   ``progress.csv`` (the same as CSV), ``params.json`` (the config), after a failure,
   ``error.txt``, and in a tunefleet sweep what the trial printed: ``stdout`` and ``stderr``.
@@ -20,11 +16,8 @@ Ray Tune 2.x writes, under ``storage_path/name/``:
   so :func:`objective_from_tuner_pkl` is only called when metric or mode is missing.
 
 Reading goes straight to these files, which is what makes 10,000 trials load in seconds
-(``ray.tune.ExperimentAnalysis`` builds a ``Trial`` object and a DataFrame per trial).
-
-The reader of the experiment state (:func:`find_state_file`, ``_read_state``,
-``_trial_from_state``, ``_pick``) is self-contained: the module that owns the experiment
-directory can take it over by moving that section.
+(``ray.tune.ExperimentAnalysis`` builds a ``Trial`` object and a DataFrame per trial). Results are
+flat (:func:`flatten`): nested keys joined with ``/``, as Ray's ``progress.csv`` names them.
 """
 
 from __future__ import annotations
@@ -33,45 +26,38 @@ import csv
 import json
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunefleet.analysis.nested import flatten
 from tunefleet.errors import TunefleetError
+from tunefleet.rundir.names import (
+    ERROR_FILE,
+    PARAMS_JSON,
+    PROGRESS_CSV,
+    RESULT_JSON,
+    STATE_GLOB,
+    STDERR_FILE,
+    STDOUT_FILE,
+    TUNER_PKL,
+)
 from tunefleet.scalars import real_value
 
 __all__ = [
-    "FINAL_STATUSES",
-    "STATE_GLOB",
-    "STDERR_FILE",
-    "STDOUT_FILE",
-    "TUNER_PKL",
     "RayRunFiles",
     "TrialFiles",
     "find_state_file",
+    "flatten",
     "is_nan",
     "objective_from_tuner_pkl",
     "output_tail",
     "read_ray_run",
+    "read_trial_states",
 ]
 
 logger = logging.getLogger(__name__)
-
-STATE_GLOB = "experiment_state-*.json"  # Ray's TuneController.CKPT_FILE_TMPL
-RESULT_JSON = "result.json"  # ray.tune.result.EXPR_RESULT_FILE
-PROGRESS_CSV = "progress.csv"
-PARAMS_JSON = "params.json"
-ERROR_FILE = "error.txt"
-#: What a trial printed (tunefleet's RunConfig.log_to_file, copied to storage by tune_internals).
-STDOUT_FILE = "stdout"
-STDERR_FILE = "stderr"
-TUNER_PKL = "tuner.pkl"  # written once when a sweep starts: without it nothing can be restored
-#: Trial statuses a sweep never changes again (Ray's Trial.TERMINATED and Trial.ERROR); a trial in
-#: any other status when the sweep stopped is unfinished, and a resume continues it.
-FINAL_STATUSES = frozenset({"TERMINATED", "ERROR"})
 
 # Reading is mostly waiting for the file system (a cluster's shared storage is slow); JSON
 # parsing holds the GIL, so more threads than this do not help on a local disk.
@@ -110,6 +96,12 @@ class TrialFiles:
     state_result: dict[str, Any] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     state_text: str = field(default="", repr=False)  # the trial's saved run metadata (JSON)
+
+    def last_iteration(self) -> int:
+        """The ``training_iteration`` of the last result the experiment state saved (0: none)."""
+        last = _pick(self.state_text, ("last_result",)).get("last_result") if self.state_text else None
+        iteration = last.get("training_iteration") if isinstance(last, dict) else None
+        return int(iteration) if isinstance(iteration, int | float) else 0
 
 
 @dataclass
@@ -162,19 +154,26 @@ def objective_from_tuner_pkl(exp_dir: Path) -> tuple[str | None, str | None]:
 
     Unpickling imports Ray; tuner.pkl is the user's own file, as trusted as the directory.
     """
-    path = exp_dir / TUNER_PKL
-    if not path.is_file():
-        return None, None
-    try:
-        import ray.cloudpickle as pickle
+    from tunefleet.ray_internals import objective_from_tuner_pkl as from_pickle
 
-        with path.open("rb") as file:
-            data = pickle.load(file)
-        config = data.get("_tune_config") if isinstance(data, dict) else None
-    except Exception as exc:  # any unpickling failure: the file is optional
-        logger.debug("cannot read %s: %s", path, exc)
-        return None, None
-    return getattr(config, "metric", None), getattr(config, "mode", None)
+    return from_pickle(exp_dir / TUNER_PKL)
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{prefix + "a/b": 1}``.
+
+    Lists, empty mappings and other values stay whole: an empty ``model: {}`` is still a key.
+    """
+    if not any(isinstance(value, dict) for value in mapping.values()):
+        # Most results have no nested value: one dict comprehension (10,000 trials load faster).
+        return {f"{prefix}{key}": value for key, value in mapping.items()} if prefix else dict(mapping)
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}/"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 # -- the experiment state ---------------------------------------------------------------------
@@ -184,6 +183,17 @@ def find_state_file(exp_dir: Path) -> Path | None:
     """The newest ``experiment_state-*.json`` (a resumed experiment has several), or None."""
     states = sorted(exp_dir.glob(STATE_GLOB))
     return states[-1] if states else None
+
+
+def read_trial_states(exp_dir: Path) -> list[TrialFiles]:
+    """Every trial of the newest experiment state, as Ray last saved it (rows not read); [] when
+    there is no state.
+
+    Raises:
+        TunefleetError: the experiment state exists but is not the JSON Ray writes.
+    """
+    state_file = find_state_file(exp_dir)
+    return [] if state_file is None else _read_state(state_file, exp_dir)[0]
 
 
 def _read_state(state_file: Path, exp_dir: Path) -> tuple[list[TrialFiles], str | None, float | None]:

@@ -1,0 +1,47 @@
+"""Every file name of an experiment directory, Ray Tune's (2.60) and tunefleet's."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ERROR_FILE",
+    "EXPERIMENT_FILE",
+    "FINAL_STATUSES",
+    "LINEAGE_FILE",
+    "LINEAGE_KEYS",
+    "PARAMS_JSON",
+    "PROGRESS_CSV",
+    "RESULT_JSON",
+    "SET_ASIDE_SUFFIX",
+    "STATE_GLOB",
+    "STDERR_FILE",
+    "STDOUT_FILE",
+    "TUNER_PKL",
+]
+
+# -- Ray Tune's files -------------------------------------------------------------------------
+
+#: Ray's ``TuneController.CKPT_FILE_TMPL``: one per driver session, the newest is current.
+STATE_GLOB = "experiment_state-*.json"
+#: Written once when a sweep starts: without it nothing can be restored.
+TUNER_PKL = "tuner.pkl"
+RESULT_JSON = "result.json"  # ray.tune.result.EXPR_RESULT_FILE
+PROGRESS_CSV = "progress.csv"
+PARAMS_JSON = "params.json"
+ERROR_FILE = "error.txt"
+#: Trial statuses a sweep never changes again (Ray's Trial.TERMINATED and Trial.ERROR); a trial in
+#: any other status when the sweep stopped is unfinished, and a resume continues it.
+FINAL_STATUSES = frozenset({"TERMINATED", "ERROR"})
+#: Suffix given to snapshot files a resume must not read (a damaged or superseded snapshot).
+SET_ASIDE_SUFFIX = ".set-aside"
+
+# -- tunefleet's files ------------------------------------------------------------------------
+
+#: The experiment as it was run (overrides applied, final name), with a header naming its source.
+EXPERIMENT_FILE = "tunefleet.yaml"
+#: What each trial printed, in its folder (``RunConfig(log_to_file=...)``, copied to storage).
+STDOUT_FILE = "stdout"
+STDERR_FILE = "stderr"
+#: Where ``pbt`` and ``pb2`` record every exploit/explore decision.
+LINEAGE_FILE = "pbt_lineage.jsonl"
+#: The keys of each JSON line of :data:`LINEAGE_FILE`, in order.
+LINEAGE_KEYS = ("time", "trial", "iteration", "source_trial", "source_iteration", "old_config", "new_config")

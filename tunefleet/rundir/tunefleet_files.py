@@ -1,0 +1,142 @@
+"""tunefleet's own files in an experiment directory: the experiment as run, and the PBT lineage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tunefleet.errors import ConfigError, TunefleetError
+from tunefleet.rundir.names import EXPERIMENT_FILE, LINEAGE_FILE, LINEAGE_KEYS
+
+__all__ = [
+    "SavedExperiment",
+    "append_lineage",
+    "read_experiment_file",
+    "read_experiment_settings",
+    "read_lineage_records",
+    "write_experiment_file",
+]
+
+#: The first line of :data:`~tunefleet.rundir.names.EXPERIMENT_FILE`, naming the file it was run from.
+_HEADER = "# Run by tunefleet from {source} on {when}\n"
+_HEADER_RE = re.compile(r"^# Run by tunefleet from (.+) on \S+$")
+
+
+@dataclass(frozen=True)
+class SavedExperiment:
+    """The :data:`EXPERIMENT_FILE` of an experiment directory.
+
+    Attributes:
+        path: The file.
+        origin: The experiment file it was run from (None when its header is missing).
+    """
+
+    path: Path
+    origin: Path | None
+
+    def settings(self) -> dict[str, Any]:
+        """The file's mapping (see :func:`read_experiment_settings`)."""
+        return read_experiment_settings(self.path.parent)
+
+
+def write_experiment_file(directory: Path, raw: Mapping[str, Any], name: str, source: Path) -> Path:
+    """Write the experiment as run (``raw`` with its final ``name``) into ``directory``.
+
+    Args:
+        directory: The experiment directory (created if missing).
+        raw: The experiment file's mapping, overrides applied.
+        name: The name the run got (maybe with a timestamp appended).
+        source: The experiment file it was read from (named in the header, so that a resume
+            finds a user's trainable module next to it again).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    when = dt.datetime.now().isoformat(timespec="seconds")
+    header = _HEADER.format(source=source.resolve(), when=when)
+    path = directory / EXPERIMENT_FILE
+    path.write_text(header + yaml.safe_dump({**raw, "name": name}, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def read_experiment_settings(directory: Path) -> dict[str, Any]:
+    """The mapping of the :data:`~tunefleet.rundir.names.EXPERIMENT_FILE` in ``directory``; {} when
+    there is none (a plain Ray Tune directory).
+
+    Raises:
+        ConfigError: the file cannot be read, is not YAML, or is not a mapping.
+    """
+    path = directory / EXPERIMENT_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError.single(path, "", f"cannot read the file: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError.single(path, "", f"not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError.single(path, "", f"expected a mapping at the top, got {type(data).__name__}")
+    return data
+
+
+def read_experiment_file(directory: Path) -> SavedExperiment:
+    """The :data:`EXPERIMENT_FILE` of ``directory``.
+
+    Raises:
+        TunefleetError: ``directory`` has none (it is not a tunefleet experiment directory).
+    """
+    path = directory / EXPERIMENT_FILE
+    if not path.is_file():
+        raise TunefleetError(
+            f"{directory}: not a tunefleet experiment directory (it has no {EXPERIMENT_FILE}); "
+            "give the directory that `tunefleet run` printed"
+        )
+    header = path.read_text(encoding="utf-8").partition("\n")[0]
+    match = _HEADER_RE.match(header)
+    return SavedExperiment(path, Path(match.group(1)) if match else None)
+
+
+def _jsonable(value: Any) -> Any:
+    item = getattr(value, "item", None)  # numpy scalars (what samplers hand back)
+    return item() if callable(item) else str(value)
+
+
+def append_lineage(directory: Path, record: Mapping[str, Any]) -> None:
+    """Append one exploit/explore decision (the :data:`LINEAGE_KEYS` of ``record``) to the lineage."""
+    line = json.dumps({key: record[key] for key in LINEAGE_KEYS}, default=_jsonable)
+    with open(directory / LINEAGE_FILE, "a", encoding="utf-8") as file:
+        file.write(line + "\n")
+
+
+def read_lineage_records(path: Path) -> list[dict[str, Any]]:
+    """Every record of a lineage file (:data:`~tunefleet.rundir.names.LINEAGE_FILE`), in file order.
+
+    Raises:
+        TunefleetError: a line is not a JSON object with exactly the
+            :data:`~tunefleet.rundir.names.LINEAGE_KEYS`.
+    """
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise TunefleetError(f"{path}:{number}: not JSON ({exc})") from None
+        if not isinstance(record, dict) or set(record) != set(LINEAGE_KEYS):
+            got = sorted(record) if isinstance(record, dict) else type(record).__name__
+            raise TunefleetError(
+                f"{path}:{number}: expected an object with keys {list(LINEAGE_KEYS)}, got {got}"
+            )
+        records.append(record)
+    return records
