@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from tunefleet.schedulers import get_scheduler
+from tunefleet.schedulers import parse_scheduler_section
 
 if TYPE_CHECKING:
     from tunefleet.analysis.interface import Results
@@ -167,13 +167,11 @@ def scheduler_rungs(settings: Mapping[str, Any], budget: int) -> list[int] | Non
     section = settings.get("scheduler")
     if not isinstance(section, dict) or not isinstance(section.get("type"), str):
         return None
-    options = {key: value for key, value in section.items() if key != "type"}
     try:
-        plugin = get_scheduler(section["type"])
-        validated = plugin.options.model_validate(options)
+        plugin, options = parse_scheduler_section(section)
     except (KeyError, ValidationError):
         return None
-    return plugin.rungs(validated, budget)
+    return plugin.rungs(options, budget)
 
 
 def anytime_curve(results: Results) -> pd.DataFrame:

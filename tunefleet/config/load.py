@@ -15,7 +15,13 @@ from tunefleet.config.storage import storage_problem
 from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
 from tunefleet.console import plural
 from tunefleet.errors import ConfigError, Problem, did_you_mean, shown
-from tunefleet.schedulers import SchedulerContext, SchedulerOptions, SchedulerPlugin, get_scheduler
+from tunefleet.schedulers import (
+    SchedulerContext,
+    SchedulerOptions,
+    SchedulerPlugin,
+    get_scheduler,
+    parse_scheduler_section,
+)
 from tunefleet.search import (
     SearcherOptions,
     SearcherPlugin,
@@ -191,16 +197,12 @@ def _parse_scheduler(raw: Any, source: Path) -> tuple[SchedulerPlugin, Scheduler
                 "scheduler", f"expected a mapping with a 'type' key, e.g. {{type: asha}}, got {shown(raw)}"
             )
         ]
-    options = dict(raw)
-    name = options.pop("type")
     try:
-        plugin = get_scheduler(str(name))
+        return parse_scheduler_section(raw)
     except KeyError as exc:
         return [Problem("scheduler.type", str(exc.args[0]))]
-    try:
-        return plugin, plugin.options.model_validate(options)
     except ValidationError as exc:
-        return pydantic_problems(exc, plugin.options, prefix="scheduler")
+        return pydantic_problems(exc, get_scheduler(str(raw["type"])).options, prefix="scheduler")
 
 
 def _parse_search(raw: Any) -> tuple[SearcherPlugin, SearcherOptions] | list[Problem]:

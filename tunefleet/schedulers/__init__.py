@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "SchedulerPlugin",
     "at_most_max_iterations",
     "get_scheduler",
+    "parse_scheduler_section",
 ]
 
 #: Scheduler name -> module that defines its ``PLUGIN``.
@@ -111,6 +112,18 @@ def at_most_max_iterations(key: str, value: float, context: SchedulerContext) ->
     if value > context.max_iterations:
         return [(key, f"expected at most max_iterations ({context.max_iterations}), got {value}")]
     return []
+
+
+def parse_scheduler_section(section: Mapping[str, Any]) -> tuple[SchedulerPlugin, SchedulerOptions]:
+    """The plugin and validated options of a ``scheduler:`` section (``{type: NAME, **options}``).
+
+    Raises:
+        KeyError: the ``type`` is not a registered scheduler (the message lists the valid ones).
+        pydantic.ValidationError: the options do not validate against the plugin's model.
+    """
+    options = dict(section)
+    plugin = get_scheduler(str(options.pop("type")))
+    return plugin, plugin.options.model_validate(options)
 
 
 def get_scheduler(name: str) -> SchedulerPlugin:
