@@ -285,7 +285,8 @@ class WorkerGroup:
 
     def _wait(self, refs: list[Any], timeout_s: float, what: str) -> list[Any]:
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
-        failed, values = [], []
+        failed: list[str] = []
+        values: list[Any] = []
         for rank, ref in enumerate(refs):
             if ref not in ready:
                 failed.append(f"{_describe(self._where[rank], rank)}: did not {what} within {timeout_s:g} s")
