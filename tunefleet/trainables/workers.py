@@ -18,6 +18,7 @@ rank at once.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -28,7 +29,7 @@ from typing import Any
 
 import ray
 
-__all__ = ["RankContext", "RankProcess", "WorkerGroup", "WorkerGroupError"]
+__all__ = ["RankContext", "RankProcess", "WorkerGroup", "WorkerGroupError", "WorkerSpec"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,47 @@ COLLECTIVE_TIMEOUT_S = 1800.0
 
 class WorkerGroupError(RuntimeError):
     """A rank did not start, did not join the process group, or died; the message names it."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """A trial's data-parallel workers: how many, each one's CPUs and GPUs, and the index of the
+    first one's bundle in the trial's placement group.
+
+    Example:
+        >>> from ray import tune
+        >>> WorkerSpec.of_trial(tune.PlacementGroupFactory([{}, {"CPU": 1}, {"CPU": 1}]))
+        WorkerSpec(count=2, cpus=1.0, gpus=0.0, first_bundle=0)
+        >>> WorkerSpec.of_trial(tune.PlacementGroupFactory([{"CPU": 1}])) is None
+        True
+    """
+
+    count: int
+    cpus: float = 1
+    gpus: float = 0
+    first_bundle: int = 0
+
+    @classmethod
+    def of_trial(cls, resources: Any) -> WorkerSpec | None:
+        """The workers of a trial with these resources (a ``tune.PlacementGroupFactory``): the
+        bundles after the trial's own; None when there are none.
+
+        Ray drops an empty first bundle (a trial that reserves nothing for itself, e.g.
+        ``resources.cpu: 0``): the trial's process then shares the first worker's bundle, and the
+        workers' bundles start at 0 instead of 1.
+
+        Raises:
+            ValueError: The worker bundles differ (ranks are alike).
+        """
+        if resources is None:
+            return None
+        own = 0 if resources.head_bundle_is_empty else 1
+        workers = resources.bundles[own:]
+        if not workers:
+            return None
+        if any(bundle != workers[0] for bundle in workers):
+            raise ValueError(f"the data-parallel workers' bundles differ: {workers}; ranks need equal ones")
+        return cls(len(workers), workers[0].get("CPU", 0.0), workers[0].get("GPU", 0.0), own)
 
 
 @dataclass(frozen=True)
@@ -142,6 +184,12 @@ class RankProcess:
             # Every rank of a node sees all of the node's ranks' GPUs (as Ray Train does), so that
             # NCCL can use peer-to-peer between them; each uses its own through context.device.
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(visible_gpus)
+        if context.device.startswith("cuda") and not torch.cuda.is_available():
+            # Ray's GPUs are not CUDA devices here (fake GPUs of a test cluster, a CPU build of
+            # torch): train on the CPU, as a single-process trial does. Every rank of such a
+            # cluster does the same, so the backends agree.
+            logger.warning("rank %d has GPU(s) %s but no CUDA: gloo on the CPU", context.rank, visible_gpus)
+            context = dataclasses.replace(context, device="cpu", backend="gloo")
         if context.backend == "nccl":
             # Fail a collective that times out instead of hanging (Ray Train sets the same).
             os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
@@ -245,6 +293,7 @@ class WorkerGroup:
         self._collective_timeout_s = collective_timeout_s
         self._actors: list[Any] = []
         self._where: list[dict[str, Any] | None] = [None] * count
+        self._broken = False  # a rank failed: the others may be stuck in a collective
         self.contexts: list[RankContext] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -280,6 +329,7 @@ class WorkerGroup:
             self._locate()
             self._join()
         except BaseException:
+            self._broken = True
             self.shutdown()
             raise
 
@@ -352,7 +402,9 @@ class WorkerGroup:
     def run(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
         """Call ``method`` of every rank's hosted object at once; their results, by rank.
 
-        Arguments are sent once (``ray.put``) whatever the number of ranks.
+        Arguments are sent once (``ray.put``) whatever the number of ranks. The first rank to
+        fail fails the call at once: the others may be waiting for it in a collective, and would
+        wait until the collective timeout (:meth:`shutdown` ends them).
 
         Raises:
             WorkerGroupError: a rank's process died (the message names it). An exception raised
@@ -361,20 +413,38 @@ class WorkerGroup:
         shared_args = [ray.put(a) for a in args]
         shared_kwargs = {k: ray.put(v) for k, v in kwargs.items()}
         refs = [a.call.remote(method, *shared_args, **shared_kwargs) for a in self._actors]
-        results = []
-        for rank, ref in enumerate(refs):
-            try:
-                results.append(ray.get(ref))
-            except ray.exceptions.RayActorError as exc:
-                raise WorkerGroupError(f"{_describe(self._where[rank], rank)} died: {exc}") from None
-        return results
+        rank_of = {ref: rank for rank, ref in enumerate(refs)}
+        results: dict[int, Any] = {}
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                rank = rank_of[ref]
+                try:
+                    results[rank] = ray.get(ref)
+                except ray.exceptions.RayActorError as exc:
+                    self._broken = True
+                    raise WorkerGroupError(f"{_describe(self._where[rank], rank)} died: {exc}") from None
+                except BaseException:
+                    self._broken = True
+                    raise
+        return [results[rank] for rank in range(len(refs))]
+
+    def pids(self) -> list[int]:
+        """The ranks' process ids, by rank."""
+        return [w["pid"] for w in self._where if w is not None]
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
-        """Leave the process group on every rank (bounded wait), then end the processes."""
+        """Leave the process group on every rank (bounded wait), then end the processes.
+
+        After a failure the ranks are ended at once: a rank stuck in a collective would only
+        take the leave request after the collective timeout.
+        """
         if not self._actors:
             return
-        refs = [a.leave.remote() for a in self._actors]
-        ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+        if not self._broken:
+            refs = [a.leave.remote() for a in self._actors]
+            ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
         for actor in self._actors:
             ray.kill(actor, no_restart=True)
         self._actors = []
