@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from typing import Any
 
 import torch
@@ -15,7 +16,7 @@ import torch
 from tests.schedulers.traced import optimizer_digest
 from tunefleet.trainables.loop import TrainingLoop
 from tunefleet.trainables.tasks import LinearRegression
-from tunefleet.trainables.workers import WorkerSpec
+from tunefleet.trainables.workers import RankContext, RankProcess, WorkerSpec
 
 from .helpers import StreamedBlobs
 
@@ -39,6 +40,22 @@ def processes(loop: TrainingLoop) -> list[int]:
     loader = loop._loader._loader if loop._loader is not None else None
     workers = getattr(getattr(loader, "_iterator", None), "_workers", [])
     return [os.getpid(), *(w.pid for w in workers)]
+
+
+class LateRank(RankProcess):
+    """Rank 1 never arrives at the rendezvous."""
+
+    def join(self, context: RankContext, *args: Any, **kwargs: Any) -> None:
+        if context.rank == 1:
+            time.sleep(3600)
+        super().join(context, *args, **kwargs)
+
+
+class LateRankBlobs(StreamedBlobs):
+    """A trial whose rank 1 never joins its process group (which gives it 2 s)."""
+
+    _rank_process = LateRank
+    worker_join_timeout_s = 2.0
 
 
 class TwoRankBlobs(StreamedBlobs):
@@ -73,15 +90,18 @@ class TracedRanks(LinearRegression):
         return super().reported_metrics() | per_rank
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
-        self._restored = [""] * self.RANKS
+        self._restored_states = [""] * self.RANKS
         return super().reset_config(new_config)
 
     def load_checkpoint(self, checkpoint: Any) -> None:
         super().load_checkpoint(checkpoint)
-        self._restored = self.on_every_rank(state_digest)
+        self._restored_states = self.on_every_rank(state_digest)
 
     def step(self) -> dict[str, Any]:
-        restored, self._restored = getattr(self, "_restored", [""] * self.RANKS), [""] * self.RANKS
+        restored, self._restored_states = (
+            getattr(self, "_restored_states", [""] * self.RANKS),
+            [""] * self.RANKS,
+        )
         result = super().step()
         lrs = self.on_every_rank(lambda loop: float(loop.optimizer.param_groups[0]["lr"]))
         states = self.on_every_rank(state_digest)

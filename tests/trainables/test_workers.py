@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
-from tunefleet.trainables.workers import RankContext, RankProcess, WorkerGroup, WorkerGroupError
+from tunefleet.trainables.workers import RankContext, WorkerGroup, WorkerGroupError
+
+from .ranked import LateRank
 
 
 class SumOfRanks:
@@ -23,15 +24,6 @@ class SumOfRanks:
         value = torch.tensor([float(self.context.rank) + offset])
         dist.all_reduce(value)
         return self.context.rank, float(value.item()), self.context.device
-
-
-class LateRank(RankProcess):
-    """Rank 1 never arrives at the rendezvous."""
-
-    def join(self, context: RankContext, *args: Any, **kwargs: Any) -> None:
-        if context.rank == 1:
-            time.sleep(3600)
-        super().join(context, *args, **kwargs)
 
 
 @pytest.mark.usefixtures("ray_local")
