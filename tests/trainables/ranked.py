@@ -64,6 +64,12 @@ class TwoRankBlobs(StreamedBlobs):
     workers_outside_tune = WorkerSpec(count=2, cpus=1)
 
 
+class OneGpuRankBlobs(StreamedBlobs):
+    """Streamed blobs on one rank with a GPU (nccl), also outside Tune."""
+
+    workers_outside_tune = WorkerSpec(count=1, cpus=1, gpus=1)
+
+
 class ProcessReportingBlobs(StreamedBlobs):
     """Streamed blobs reporting every rank's process and DataLoader workers (``"pid pid ..."``)."""
 
@@ -111,8 +117,13 @@ class TracedRanks(LinearRegression):
         return result
 
 
+def device_and_backend(loop: TrainingLoop) -> tuple[str, str]:
+    """Where a rank's model is, and its process group's backend."""
+    return str(next(loop.model.parameters()).device), str(torch.distributed.get_backend())
+
+
 class DeviceReportingBlobs(StreamedBlobs):
-    """Streamed blobs reporting where rank 0 trains and its process group's backend."""
+    """Streamed blobs reporting where its ranks train and their process group's backend."""
 
     @classmethod
     def reported_metrics(cls) -> frozenset[str]:
@@ -120,6 +131,5 @@ class DeviceReportingBlobs(StreamedBlobs):
 
     def step(self) -> dict[str, Any]:
         result = super().step()
-        (device,) = set(self.on_every_rank(lambda loop: str(next(loop.model.parameters()).device)))
-        (backend,) = set(self.on_every_rank(lambda loop: torch.distributed.get_backend()))
+        ((device, backend),) = set(self.on_every_rank(device_and_backend))
         return {**result, "device": device, "backend": backend}

@@ -31,7 +31,7 @@ from tunefleet.trainables.data import Splits
 from tunefleet.trainables.hyperparams import TrainingHyperparams
 from tunefleet.trainables.loop import LOOP_METRICS, TrainingLoop, load_cached, with_rank_states
 from tunefleet.trainables.task_kinds import CLASSIFICATION, TaskKind, resolve_task_kind
-from tunefleet.trainables.workers import RankContext, RankProcess, WorkerGroup, WorkerSpec
+from tunefleet.trainables.workers import JOIN_TIMEOUT_S, RankContext, RankProcess, WorkerGroup, WorkerSpec
 
 __all__ = ["CHECKPOINT_FILE", "RankTrial", "Task", "TorchTrainable"]
 
@@ -104,7 +104,7 @@ class TorchTrainable(tune.Trainable, Generic[HP]):
     #: trial's resources decide (``resources.workers``).
     workers_outside_tune: ClassVar[WorkerSpec | None] = None
     #: Seconds every worker gets to join the trial's process group once all have started.
-    worker_join_timeout_s: ClassVar[float] = 60.0
+    worker_join_timeout_s: ClassVar[float] = JOIN_TIMEOUT_S
     #: The class of the worker processes (tests substitute a misbehaving one).
     _rank_process: ClassVar[type[RankProcess]] = RankProcess
 
@@ -153,21 +153,29 @@ class TorchTrainable(tune.Trainable, Generic[HP]):
 
     # ------------------------------------------------------------------ the current trial
 
+    def _own_loop(self) -> TrainingLoop:
+        if self._workers is not None:
+            raise AttributeError(
+                f"{type(self).__name__} trains on its data-parallel workers: its model, optimizer "
+                "and loop live in their processes; use on_every_rank(fn) to reach them"
+            )
+        return self.loop
+
     @property
     def model(self) -> nn.Module:
-        return self.loop.model
+        return self._own_loop().model
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
-        return self.loop.optimizer
+        return self._own_loop().optimizer
 
     @property
     def scheduler(self) -> torch.optim.lr_scheduler.LambdaLR:
-        return self.loop.scheduler
+        return self._own_loop().scheduler
 
     @property
     def global_step(self) -> int:
-        return self.loop.global_step
+        return self._own_loop().global_step
 
     # ------------------------------------------------------------------ Ray Trainable API
 
