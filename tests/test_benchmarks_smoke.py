@@ -31,7 +31,7 @@ from tunefleet.config import load_experiment
 pytestmark = pytest.mark.slow
 
 #: The benchmarks that start their own Ray, each run as ``python -m benchmarks.NAME --smoke``.
-OWN_RAY = ("overhead", "trainable_efficiency", "searcher_fidelity", "scale")
+OWN_RAY = ("overhead", "trainable_efficiency", "searcher_fidelity", "scale", "ddp_scaling")
 
 
 class Smokes:
@@ -156,6 +156,20 @@ def test_trainable_efficiency_smoke_pairs_each_round(smokes: Smokes) -> None:
     for measured in figures.values():
         assert len(measured["raw"]["tunefleet"]) == len(measured["raw"]["bare"]) == 2
         assert measured["ratio"]["median"] > 0
+
+
+def test_ddp_scaling_smoke_pairs_two_workers_with_one_worker_and_one_process(smokes: Smokes) -> None:
+    figures = smokes.figures("ddp_scaling")
+    assert set(figures) == {"resnet", "mlp"}
+    for model in figures.values():
+        assert set(model) == {"train", "wall", "cpu"}
+        for measured in model.values():
+            assert {arm: len(rates) for arm, rates in measured["raw"].items()} == {
+                "1 process": 2,
+                "1 worker": 2,
+                "2 workers": 2,
+            }
+            assert all(ratio["median"] > 0 for ratio in measured["ratios"].values())
 
 
 def test_searcher_fidelity_smoke_never_beats_the_known_optimum(smokes: Smokes) -> None:

@@ -91,3 +91,71 @@ def test_streamed_batches_reach_the_gpu_from_workers() -> None:
     assert _finite(result) and result["global_step"] == 4
     assert next(trainable.model.parameters()).device.type == "cuda"
     trainable.stop()
+
+
+# ------------------------------------------------------------------------ data-parallel workers
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tensors(v)]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def test_a_data_parallel_worker_trains_on_its_gpu_over_nccl_and_checkpoints_to_the_cpu(
+    ray_local: None, tmp_path: Path
+) -> None:
+    from .ranked import OneGpuRankBlobs, device_and_backend, state_digest
+
+    config = {"hidden": 8, "dropout": 0.2, "steps_per_iteration": 4, "batch_size": 32, "precision": "bf16"}
+    trainable = OneGpuRankBlobs(config=dict(config))
+    try:
+        result = trainable.train()
+        assert _finite(result) and result["world_size"] == 1 and result["global_step"] == 4
+        assert trainable.on_every_rank(device_and_backend) == [("cuda:0", "nccl")]
+        saved = trainable.on_every_rank(state_digest)
+        checkpoint = trainable.save(str(tmp_path / "checkpoint"))
+        # Written by the trial's own process, which has no GPU: every tensor on the CPU.
+        state = torch.load(tmp_path / "checkpoint" / "state.pt", weights_only=True)
+        assert {t.device.type for t in _tensors(state)} == {"cpu"}
+        assert "cuda" in state["rng_by_rank"][0]["trial"]  # the rank's CUDA generator
+        trainable.train()
+        trainable.restore(checkpoint)
+        assert trainable.on_every_rank(state_digest) == saved
+        assert _finite(trainable.train())
+    finally:
+        trainable.stop()
+
+
+def test_a_sweep_of_data_parallel_trials_gives_each_worker_a_gpu(ray_local: None, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from tunefleet.analysis import load_results
+    from tunefleet.config import load_experiment
+    from tunefleet.run.sweep import run_experiment
+
+    (tmp_path / "exp.yaml").write_text(
+        """\
+trainable: tests.trainables.ranked:DeviceReportingBlobs
+metric: val_loss
+mode: min
+num_samples: 2
+max_iterations: 2
+space: {hidden: 8, steps_per_iteration: 4, batch_size: 32, precision: fp16, lr: {loguniform: [1.0e-3, 1.0e-1]}}
+resources: {workers: {count: 1, cpu: 1, gpu: 1}}
+checkpoint: {frequency: 1}
+"""
+    )
+    outcome = run_experiment(
+        load_experiment(tmp_path / "exp.yaml"),
+        storage=str(tmp_path / "results"),
+        console=Console(file=open(tmp_path / "progress.txt", "w")),  # noqa: SIM115
+    )
+    assert (outcome.num_trials, outcome.num_errors) == (2, 0)
+    history = load_results(outcome.path).history()
+    assert set(history["device"]) == {"cuda:0"} and set(history["backend"]) == {"nccl"}
+    assert set(history["world_size"]) == {1}

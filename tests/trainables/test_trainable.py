@@ -67,7 +67,8 @@ def test_every_builtin_reports_exactly_its_declared_metrics(cls: type[TorchTrain
     assert result["done"] is False and result["early_stopped"] is False
     assert result["global_step"] == 3 and type(result["global_step"]) is int
     assert result["diverged"] is False
-    for name in trainable.reported_metrics() - {"early_stopped", "diverged", "global_step"}:
+    assert result["world_size"] == 1 and type(result["world_size"]) is int  # one process
+    for name in trainable.reported_metrics() - {"early_stopped", "diverged", "global_step", "world_size"}:
         value = result[name]
         assert type(value) is float and torch.isfinite(torch.tensor(value)), name
 

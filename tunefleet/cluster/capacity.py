@@ -78,6 +78,7 @@ def unschedulable_reason(
         >>> unschedulable_reason([{"CPU": 1.0, "GPU": 0.5}], "PACK", laptop)
         'a trial needs 1 CPU, 0.5 GPU but no node has that much (nodes: 8 CPU)'
     """
+    bundles = [bundle for bundle in bundles if bundle]  # Ray drops an empty bundle
     if _placeable(bundles, strategy, capacity.nodes):
         return None
     possible = [*capacity.nodes, *capacity.node_types.values()]

@@ -266,6 +266,56 @@ def _check_fp16_has_a_gpu(
     ]
 
 
+def _data_parallel_resources(
+    raw: dict[str, Any], settings: ExperimentFile, trainable: ResolvedTrainable
+) -> tuple[dict[str, Any], ExperimentFile, list[Problem]]:
+    """``resources.workers`` of a ``TorchTrainable`` are its data-parallel ranks: one GPU each at
+    most, none in the trial's own process, whose CPUs default to 0 (it trains nothing itself).
+
+    The default is written into the experiment (``raw`` is what is saved with the results), so
+    that a resumed sweep reserves what the first run did. Other trainables' workers are their own.
+    """
+    resources = settings.resources
+    workers = resources.workers
+    if workers is None or not trainable.is_class:
+        return raw, settings, []
+    from tunefleet.trainables.base import TorchTrainable  # imports Ray and torch: only here
+
+    if not issubclass(trainable.obj, TorchTrainable):
+        return raw, settings, []
+    problems = []
+    if 0 < workers.gpu < 1 and workers.count > 1:
+        problems.append(
+            Problem(
+                "resources.workers.gpu",
+                f"{shown(workers.gpu)} GPU per worker would put several of the trial's workers on one "
+                "GPU, which NCCL refuses ('Duplicate GPU detected', Ray issue 48012); give each worker "
+                "a whole GPU (gpu: 1), or use one worker",
+            )
+        )
+    elif workers.gpu > 1:
+        problems.append(
+            Problem(
+                "resources.workers.gpu",
+                f"a data-parallel worker trains on one GPU, got {shown(workers.gpu)}; for more GPUs "
+                f"per trial ask for more workers (count: {workers.count * int(workers.gpu)}, gpu: 1)",
+            )
+        )
+    if resources.gpu:
+        problems.append(
+            Problem(
+                "resources.gpu",
+                f"{trainable.ref} trains on its workers (resources.workers), not in the trial's own "
+                "process; give the GPUs to the workers (resources.workers.gpu) and set resources.gpu: 0",
+            )
+        )
+    given = raw.get("resources")
+    if isinstance(given, dict) and "cpu" not in given:
+        raw = {**raw, "resources": {"cpu": 0, **given}}
+        settings = settings.model_copy(update={"resources": resources.model_copy(update={"cpu": 0.0})})
+    return raw, settings, problems
+
+
 def _check_point(point: dict[str, Any], space: Space, key: str) -> list[Problem]:
     """A ``points_to_evaluate`` entry names hyperparameters of the space, with values inside it."""
     problems = []
@@ -370,6 +420,8 @@ def load_experiment(
             f"not set, and the file name gives {shown(source.stem)}, which {reason} (set name: in the file)"
         )
         problems.append(Problem("name", message))
+    raw, settings, resource_problems = _data_parallel_resources(raw, settings, trainable)
+    problems += resource_problems
     reported = trainable.reported_metrics
     if reported is not None and settings.metric not in reported:
         hint = did_you_mean(settings.metric, sorted(reported))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
 
 from tunefleet.config.storage import uri_problem
 from tunefleet.search import SearchSettings  # the common keys; each algorithm validates its own
@@ -29,7 +29,8 @@ def _whole_or_fraction(value: float) -> float:
 
 
 class WorkerResources(_Strict):
-    """``resources.workers:``: processes a trainable starts itself, one placement-group bundle each."""
+    """``resources.workers:``: processes a trainable starts itself, one placement-group bundle each
+    (a ``TorchTrainable``'s data-parallel ranks)."""
 
     count: StrictInt = Field(ge=1, description="How many workers the trainable starts.")
     cpu: StrictFloat = Field(1, gt=0, description="CPUs per worker.")
@@ -41,7 +42,12 @@ class WorkerResources(_Strict):
 class ResourceSettings(_Strict):
     """``resources:``: what one trial reserves on the cluster."""
 
-    cpu: StrictFloat = Field(1, gt=0, description="CPUs per trial (torch threads follow it).")
+    cpu: StrictFloat = Field(
+        1,
+        ge=0,
+        description="CPUs per trial (torch threads follow it); 0 only with workers or a GPU. "
+        "A TorchTrainable with workers trains on them, and its own bundle defaults to 0.",
+    )
     gpu: StrictFloat = Field(
         0, ge=0, description="GPUs per trial; a fraction < 1 shares a GPU between trials."
     )
@@ -54,8 +60,17 @@ class ResourceSettings(_Strict):
 
     _gpu = field_validator("gpu")(_whole_or_fraction)
 
+    @model_validator(mode="after")
+    def _reserves_something(self) -> ResourceSettings:
+        if not self.cpu and not self.gpu and self.workers is None:
+            raise ValueError("a trial must reserve something: cpu: 0 needs a gpu or workers")
+        return self
+
     def bundles(self) -> list[dict[str, float]]:
         """The trial's placement group: its own bundle first, then one per worker (zeros left out).
+
+        An empty first bundle (``cpu: 0`` with workers) stays: Ray's ``PlacementGroupFactory``
+        drops it, and the trial's process then shares the first worker's bundle.
 
         Example:
             >>> ResourceSettings(cpu=1, workers={"count": 2, "gpu": 0.5}).bundles()

@@ -11,7 +11,7 @@ would have seen.
 A batch is then split for the process and for gradient accumulation (:func:`micro_batches`):
 a multi-process (DDP) trial gives each rank a contiguous shard of the batch, and each shard is
 cut into ``grad_accumulation`` micro-batches, each with the weight that makes the summed losses
-the mean over the whole batch.
+the mean over the whole batch. An evaluation set is split the same way (:func:`eval_shard`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import Tensor
 
 from tunefleet.trainables.rng import BATCH_ORDER_STREAM, derive_seed
 
-__all__ = ["Batch", "BatchOrder", "MicroBatch", "micro_batches"]
+__all__ = ["Batch", "BatchOrder", "EvalShard", "MicroBatch", "eval_shard", "micro_batches"]
 
 
 @dataclass(frozen=True)
@@ -161,3 +161,40 @@ def micro_batches(batch: Batch, parts: int, rank: int = 0, world_size: int = 1) 
             result.append(MicroBatch(piece, start, len(piece) * world_size / total))
             start += len(piece)
     return result
+
+
+@dataclass(frozen=True)
+class EvalShard:
+    """The samples ``start:stop`` of an evaluation set that one process evaluates.
+
+    Attributes:
+        start, stop: The contiguous range of sample indices.
+        counts: False for a stand-in (see :func:`eval_shard`): evaluated, but its sums are zeros.
+    """
+
+    start: int
+    stop: int
+    counts: bool = True
+
+
+def eval_shard(size: int, rank: int = 0, world_size: int = 1) -> EvalShard:
+    """This process's contiguous part of an evaluation set of ``size`` samples.
+
+    Parts differ in size by at most one sample (the first ones are larger), so that the processes
+    share the work evenly whatever the evaluation batch size. A process whose part is empty (a set
+    of fewer samples than processes) evaluates the first sample as a stand-in that does not count:
+    its metric sums then have the shapes of the others' (a confusion matrix is as wide as the
+    model's output) for the all-reduce, and it adds zeros to them.
+
+    Example:
+        >>> [eval_shard(5, rank, 2) for rank in range(2)]
+        [EvalShard(start=0, stop=3, counts=True), EvalShard(start=3, stop=5, counts=True)]
+        >>> eval_shard(1, 1, 2)
+        EvalShard(start=0, stop=1, counts=False)
+    """
+    base, extra = divmod(size, world_size)
+    start = rank * base + min(rank, extra)
+    stop = start + base + (1 if rank < extra else 0)
+    if start == stop and size > 0:
+        return EvalShard(0, 1, counts=False)
+    return EvalShard(start, stop)

@@ -169,6 +169,13 @@ class TrainingHyperparams(BaseModel):
     grad_clip: Annotated[float, Field(gt=0)] | None = Field(
         default=None, description="Clip the gradient's global L2 norm to this value (null: no clipping)."
     )
+    sync_batchnorm: bool = Field(
+        default=False,
+        description=(
+            "With data-parallel workers on GPUs: BatchNorm statistics over the whole batch "
+            "(SyncBatchNorm) instead of each worker's shard. No effect on one process."
+        ),
+    )
     num_workers: Annotated[int, Field(ge=0)] | None = Field(
         default=None,
         description=(

@@ -6,10 +6,13 @@ position in the data, early stopping and random streams. It serves both data for
 datasets stream through :class:`~tunefleet.trainables.streaming.StreamLoader`.
 
 The Ray trainable (:mod:`tunefleet.trainables.base`) runs one per trial. A multi-process (DDP)
-trial runs one per process with the same seed: each process is a :class:`Shard` that trains on
-its part of every batch and evaluates its part of each evaluation set; the loop sums losses and
-metric statistics across processes through :meth:`Shard.reduce_sum`, and :meth:`state_dict` of
-any one process is the trial's checkpoint (rank 0's, by convention).
+trial runs one per process with the same seed (see :mod:`tunefleet.trainables.distributed`):
+each process is a :class:`Shard` that trains on its part of every batch and evaluates its part of
+each evaluation set; the loop sums losses and metric statistics across processes through
+:meth:`Shard.reduce_sum`. The processes hold the same weights, optimizer state, schedule, data
+position and early-stopping state; only their random streams differ (each rank draws its own
+dropout masks and batch augmentations), so the trial's checkpoint is rank 0's
+:meth:`state_dict` plus every rank's :meth:`rank_state` (:func:`with_rank_states`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tunefleet.trainables.batches import BatchOrder, MicroBatch, micro_batches
+from tunefleet.trainables.batches import BatchOrder, EvalShard, MicroBatch, eval_shard, micro_batches
 from tunefleet.trainables.data import DatasetSplits, DataSplits, Splits
 from tunefleet.trainables.hyperparams import TrainingHyperparams
 from tunefleet.trainables.initialization import init_weights
@@ -34,6 +37,7 @@ from tunefleet.trainables.metrics import to_floats
 from tunefleet.trainables.optimizers import apply_optimizer_hyperparams, build_optimizer
 from tunefleet.trainables.rng import (
     AUGMENTATION_STREAM,
+    RANK_STREAM,
     SAMPLE_STREAM,
     derive_seed,
     get_global_rngs,
@@ -51,6 +55,7 @@ __all__ = [
     "TrainingLoop",
     "load_cached",
     "upgrade_checkpoint",
+    "with_rank_states",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,9 +64,10 @@ logger = logging.getLogger(__name__)
 #: generator and a ``data_position`` entry; format 1 checkpoints still load.
 CHECKPOINT_FORMAT = 2
 
-#: Metrics every iteration reports besides its task kind's evaluation metrics.
+#: Metrics every iteration reports besides its task kind's evaluation metrics. ``world_size`` is
+#: the number of processes that trained the trial (1, or the data-parallel workers).
 LOOP_METRICS = frozenset(
-    {"train_loss", "lr", "samples_per_s", "epoch", "global_step", "early_stopped", "diverged"}
+    {"train_loss", "lr", "samples_per_s", "epoch", "global_step", "early_stopped", "diverged", "world_size"}
 )
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -133,6 +139,16 @@ def upgrade_checkpoint(state: Mapping[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown checkpoint format {version!r} (this version reads 1 and {CHECKPOINT_FORMAT})")
 
 
+def with_rank_states(state: Mapping[str, Any], rank_states: list[dict[str, Any]]) -> dict[str, Any]:
+    """A data-parallel trial's checkpoint: rank 0's :meth:`TrainingLoop.state_dict` and every
+    rank's :meth:`TrainingLoop.rank_state`, by rank (under ``rng_by_rank``).
+
+    What the processes share is saved once; each one's random streams are saved by rank, so that
+    a restored trial continues every rank exactly (see :meth:`TrainingLoop.load_state_dict`).
+    """
+    return {**state, "rng_by_rank": list(rank_states)}
+
+
 class TrainingLoop:
     """A trial's state and the loop that advances it.
 
@@ -146,6 +162,13 @@ class TrainingLoop:
     batch augmentation come from dedicated generators, and per-sample randomness of streamed
     data from the data position. Results therefore depend only on the config and the history,
     and :meth:`state_dict` captures everything needed to continue bit-identically.
+
+    In a multi-process trial every rank builds the same weights from the seed and draws the same
+    batch order; its global generators (dropout) and augmentation generator are its own (rank 0's
+    are a single-process trial's), so that no two ranks draw the same dropout masks or batch
+    augmentations. Per-sample randomness of streamed data depends on the sample's position only,
+    so it is the same whatever the number of ranks. Every rank needs a sample of each
+    micro-batch: ``batch_size >= world_size * grad_accumulation``.
 
     Args:
         hp: Validated hyperparameters.
@@ -186,6 +209,15 @@ class TrainingLoop:
         self.eval_batch_size = eval_batch_size
         if hp.precision == "fp16" and device.type != "cuda":
             logger.warning("precision fp16 on %s: emulated and slow; bf16 or fp32 are the CPU's", device)
+        world_size = self.shard.world_size
+        if world_size > 1 and min(hp.batch_size, data.num_train) < world_size * hp.grad_accumulation:
+            # A rank without a micro-batch would skip a backward pass the others all-reduce in.
+            raise ValueError(
+                f"batch_size {hp.batch_size} (of {data.num_train} training samples) is too small for "
+                f"{world_size} data-parallel workers with grad_accumulation {hp.grad_accumulation}: "
+                f"every worker needs a sample of every micro-batch, so batch_size must be at least "
+                f"{world_size * hp.grad_accumulation}"
+            )
 
         outer_rngs = get_global_rngs(device)
         try:
@@ -195,16 +227,22 @@ class TrainingLoop:
             model = build_model()
             init_weights(model, hp.init, hp.activation)
             # From here on the trial's global-RNG streams are its own (see _trial_rngs).
-            self._rng = get_global_rngs(device)
+            self._rng = self._rank_rngs()
         finally:
             set_global_rngs(outer_rngs, device)
-        self.model = model.to(device)
+        self.model = self._prepare_model(model).to(device)
         if hp.channels_last:
             # (Module.to's type stubs lack the memory_format keyword it accepts.)
             self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self._forward_model: Callable[[Tensor], Tensor] = self.model
+        # Training goes through the wrapper a multi-process trial adds (DDP); evaluation uses the
+        # plain module: it needs no gradient synchronisation, and ranks evaluate different numbers
+        # of batches, so it must not run collectives (DDP's forward broadcasts buffers).
+        self._forward_model: Callable[[Tensor], Tensor] = self._wrap_for_training(self.model)
+        self._eval_model: Callable[[Tensor], Tensor] = self.model
         if hp.compile:
-            self._forward_model = torch.compile(self.model)
+            wrapped = self._forward_model is not self.model
+            self._forward_model = torch.compile(self._forward_model)
+            self._eval_model = torch.compile(self.model) if wrapped else self._forward_model
         self.optimizer = build_optimizer(self.model.parameters(), hp)
         self.scheduler = build_lr_scheduler(self.optimizer, hp)
         self.scaler = torch.amp.GradScaler(device.type, enabled=hp.precision == "fp16")
@@ -212,7 +250,9 @@ class TrainingLoop:
 
         streamed = isinstance(data, DatasetSplits)
         self.order = BatchOrder(data.num_train, hp.seed, "cpu" if streamed else device)
-        self.augmentation = torch.Generator(device).manual_seed(derive_seed(hp.seed, AUGMENTATION_STREAM))
+        self.augmentation = torch.Generator(device).manual_seed(
+            derive_seed(hp.seed, AUGMENTATION_STREAM, self.shard.rank)
+        )
         self._loader: StreamLoader | None = None
         if isinstance(data, DatasetSplits):
             self._loader = StreamLoader(
@@ -229,6 +269,22 @@ class TrainingLoop:
         self._best_val_loss = math.inf
         self._iterations_without_improvement = 0
         self._early_stopped = False
+
+    def _rank_rngs(self) -> dict[str, Any]:
+        """This rank's global generators once the model is built: rank 0 continues the stream
+        that built it (a single-process trial's); any other rank starts one of its own."""
+        if self.shard.rank > 0:
+            seed_global_rngs(derive_seed(self.hp.seed, RANK_STREAM, self.shard.rank))
+        return get_global_rngs(self.device)
+
+    def _prepare_model(self, model: nn.Module) -> nn.Module:
+        """The model as built, before it moves to the device (a multi-process trial may convert
+        layers, e.g. BatchNorm to SyncBatchNorm)."""
+        return model
+
+    def _wrap_for_training(self, model: nn.Module) -> Callable[[Tensor], Tensor]:
+        """What the training forward pass calls: the model (DDP wraps it in a multi-process trial)."""
+        return model
 
     # ------------------------------------------------------------------ one iteration
 
@@ -271,6 +327,7 @@ class TrainingLoop:
             global_step=self.global_step,
             early_stopped=stopped,
             diverged=diverged,
+            world_size=self.shard.world_size,
         )
         return result
 
@@ -326,6 +383,9 @@ class TrainingLoop:
     def _forward(self, x: Tensor) -> Tensor:
         return self._forward_model(x)
 
+    def _forward_eval(self, x: Tensor) -> Tensor:
+        return self._eval_model(x)
+
     @contextlib.contextmanager
     def _explain_compile_failures(self) -> Iterator[None]:
         """Turns a failure of torch.compile's backend (on the first forward or backward, or on
@@ -358,7 +418,13 @@ class TrainingLoop:
 
     # ------------------------------------------------------------------ evaluation
 
+    def _eval_shard(self, split: str) -> EvalShard:
+        data = self.data
+        samples = getattr(data, split) if isinstance(data, DatasetSplits) else getattr(data, f"x_{split}")
+        return eval_shard(len(samples), self.shard.rank, self.shard.world_size)
+
     def _eval_batches(self, split: str) -> Iterator[tuple[Tensor, Tensor]]:
+        """This process's batches of its part of the ``val`` or ``test`` set."""
         if self._loader is not None:
             # The evaluation batches follow each iteration's training batches in the stream.
             assert self._stream is not None, "evaluation of streamed data outside run_iteration"
@@ -367,9 +433,11 @@ class TrainingLoop:
             return
         data = self.data
         assert isinstance(data, DataSplits)
-        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
-        chunks = list(zip(x.split(self.eval_batch_size), y.split(self.eval_batch_size), strict=True))
-        for x_chunk, y_chunk in chunks[self.shard.rank :: self.shard.world_size]:
+        shard = self._eval_shard(split)
+        x = getattr(data, f"x_{split}")[shard.start : shard.stop]
+        y = getattr(data, f"y_{split}")[shard.start : shard.stop]
+        size = self.eval_batch_size
+        for x_chunk, y_chunk in zip(x.split(size), y.split(size), strict=True):
             if data.eval_batch_transform is not None:
                 x_chunk = data.eval_batch_transform(x_chunk)
             yield x_chunk, y_chunk
@@ -383,9 +451,11 @@ class TrainingLoop:
             accumulator = self.task.accumulator()
             for x, y in self._eval_batches(split):
                 with self._autocast():
-                    output = self._forward(self._as_input(x))
+                    output = self._forward_eval(self._as_input(x))
                 accumulator.update(output.float(), self.task.prepare_target(y))
-            accumulator.load_sums({k: self.shard.reduce_sum(v) for k, v in accumulator.sums.items()})
+            counts = self._eval_shard(split).counts  # False: a stand-in batch (see eval_shard)
+            sums = {k: v if counts else torch.zeros_like(v) for k, v in accumulator.sums.items()}
+            accumulator.load_sums({k: self.shard.reduce_sum(v) for k, v in sums.items()})
             values = accumulator.compute()
             metrics.update({f"{split}_{name}": values[name] for name in names})
         return metrics
@@ -424,7 +494,11 @@ class TrainingLoop:
     # ------------------------------------------------------------------ checkpoint state
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue bit-identically, as tensors and builtins only."""
+        """Everything needed to continue bit-identically, as tensors and builtins only.
+
+        In a multi-process trial, the random streams are this rank's (``rng``); the trial's
+        checkpoint adds every rank's (:func:`with_rank_states`).
+        """
         return {
             "format": CHECKPOINT_FORMAT,
             "hyperparams": self.hp.model_dump(),
@@ -439,10 +513,14 @@ class TrainingLoop:
                 "iterations_without_improvement": self._iterations_without_improvement,
                 "stopped": self._early_stopped,
             },
-            "rng": {
-                "trial": self._rng,
-                "augmentation": {"device": self.device.type, "state": self.augmentation.get_state()},
-            },
+            "rng": self.rank_state(),
+        }
+
+    def rank_state(self) -> dict[str, Any]:
+        """This process's own random streams: the part of the state that differs between ranks."""
+        return {
+            "trial": self._rng,
+            "augmentation": {"device": self.device.type, "state": self.augmentation.get_state()},
         }
 
     def changed_hyperparams(self, saved: Mapping[str, Any]) -> list[str]:
@@ -463,6 +541,12 @@ class TrainingLoop:
         checkpoint while the new values win: the optimizer's lr/momentum/betas/weight decay, the
         schedule (continued at the restored step with the new base lr), dropout and every other
         knob. If the optimizer *kind* changed, its state cannot carry over and starts fresh.
+
+        Each rank of a multi-process trial takes its own random streams from ``rng_by_rank``
+        (rank 0 from ``rng`` in a single-process checkpoint). If the number of ranks changed
+        since the save, the ranks that existed then continue theirs, and any new rank starts
+        streams derived from (seed, rank, step): everything else continues exactly, but the
+        results are no longer those that either number of ranks would have given.
 
         Raises:
             ValueError: If the format is unknown or the weights do not fit the model built from
@@ -509,8 +593,9 @@ class TrainingLoop:
         self._iterations_without_improvement = early["iterations_without_improvement"]
         self._early_stopped = early["stopped"]
 
-        self._rng = state["rng"]["trial"]
-        augmentation = state["rng"].get("augmentation")
+        streams = self._saved_rank_state(state, source)
+        self._rng = streams["trial"]
+        augmentation = streams.get("augmentation")
         if augmentation is not None and augmentation["device"] == self.device.type:
             self.augmentation.set_state(augmentation["state"])
         elif augmentation is not None:
@@ -522,7 +607,34 @@ class TrainingLoop:
                 augmentation["device"],
                 self.device.type,
             )
-            self.augmentation.manual_seed(derive_seed(self.hp.seed + self.global_step, AUGMENTATION_STREAM))
+            self.augmentation.manual_seed(
+                derive_seed(self.hp.seed + self.global_step, AUGMENTATION_STREAM, self.shard.rank)
+            )
+
+    def _saved_rank_state(self, state: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+        """This rank's random streams in a checkpoint; new ones where it has none (see load_state_dict)."""
+        rank = self.shard.rank
+        by_rank = state.get("rng_by_rank")
+        saved_ranks = len(by_rank) if by_rank is not None else 1
+        if rank < saved_ranks:
+            return by_rank[rank] if by_rank is not None else state["rng"]
+        logger.warning(
+            "%s was saved by %d process(es); rank %d continues on new random streams",
+            source,
+            saved_ranks,
+            rank,
+        )
+        outer = get_global_rngs(self.device)
+        try:
+            seed_global_rngs(derive_seed(self.hp.seed + self.global_step, RANK_STREAM, rank))
+            fresh = get_global_rngs(self.device)
+        finally:
+            set_global_rngs(outer, self.device)
+        augmentation = torch.Generator(self.device).manual_seed(
+            derive_seed(self.hp.seed + self.global_step, AUGMENTATION_STREAM, rank)
+        )
+        generator = {"device": self.device.type, "state": augmentation.get_state()}
+        return {"trial": fresh, "augmentation": generator}
 
     def close(self) -> None:
         """Stops the DataLoader worker processes, if any (idempotent)."""

@@ -17,6 +17,7 @@ import torch
 __all__ = [
     "AUGMENTATION_STREAM",
     "BATCH_ORDER_STREAM",
+    "RANK_STREAM",
     "SAMPLE_STREAM",
     "derive_seed",
     "get_global_rngs",
@@ -31,13 +32,21 @@ __all__ = [
 BATCH_ORDER_STREAM = 1
 AUGMENTATION_STREAM = 2
 SAMPLE_STREAM = 3
+#: The global generators (dropout) of ranks 1.. of a data-parallel trial; rank 0 keeps the
+#: stream a single-process trial has (the continuation of weight initialisation).
+RANK_STREAM = 4
 
 _MASK64 = (1 << 64) - 1
 
 
-def derive_seed(seed: int, stream: int) -> int:
-    """A seed for an independent random stream of the trial seeded with ``seed``."""
-    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+def derive_seed(seed: int, stream: int, rank: int = 0) -> int:
+    """A seed (32 bits) for an independent random stream of the trial seeded with ``seed``.
+
+    ``rank`` gives each process of a data-parallel trial its own stream; rank 0's is the stream
+    of a single-process trial, so one process gives the results it always gave.
+    """
+    entropy = [seed, stream] if rank == 0 else [seed, stream, rank]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 def _splitmix64(x: int) -> int:

@@ -23,7 +23,6 @@ then the next iteration's (:meth:`StreamLoader.stream`).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -32,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from tunefleet.trainables.batches import BatchOrder, micro_batches
+from tunefleet.trainables.batches import BatchOrder, eval_shard, micro_batches
 from tunefleet.trainables.data import DatasetSplits
 from tunefleet.trainables.rng import get_global_rngs, sample_seed, seed_sample_rngs, set_global_rngs
 
@@ -190,19 +189,18 @@ class StreamLoader:
         return self._iterate(requests())
 
     def eval_batch_count(self, split: str) -> int:
-        """How many batches of the ``val`` or ``test`` set this process loads per evaluation."""
+        """How many batches of the ``val`` or ``test`` set this process loads per evaluation
+        (of its :func:`~tunefleet.trainables.batches.eval_shard`)."""
         return len(self._eval_requests(split))
 
     def _eval_requests(self, split: str) -> list[LoadRequest]:
-        size = len(getattr(self._splits, split))
-        starts = range(0, size, self.eval_batch_size)
-        mine = itertools.islice(starts, self.rank, None, self.world_size)
+        shard = eval_shard(len(getattr(self._splits, split)), self.rank, self.world_size)
         epoch = -_EVAL_SPLITS[split]
         return [
             LoadRequest(
-                split, list(range(start, min(start + self.eval_batch_size, size))), epoch, start, False
+                split, list(range(start, min(start + self.eval_batch_size, shard.stop))), epoch, start, False
             )
-            for start in mine
+            for start in range(shard.start, shard.stop, self.eval_batch_size)
         ]
 
     def close(self) -> None:
