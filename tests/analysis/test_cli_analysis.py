@@ -99,7 +99,7 @@ def test_missing_corrupt_and_foreign_directories_exit_2_without_traceback(
         assert "Traceback" not in run.stderr
 
 
-def test_compare_ranks_by_scope_as_analyze_does(fifo_experiment: Path) -> None:
+def test_compare_ranks_and_counts_trials_as_analyze_does(fifo_experiment: Path) -> None:
     for scope in ("last", "all"):
         analyze = tunefleet("analyze", str(fifo_experiment), "--format", "json", "--scope", scope)
         compare = tunefleet("compare", str(fifo_experiment), "--format", "json", "--scope", scope)
@@ -110,6 +110,7 @@ def test_compare_ranks_by_scope_as_analyze_does(fifo_experiment: Path) -> None:
         # Scripted in conftest.py: 0.80 is the best last value, 0.90 the best value of all.
         assert row["best"] == pytest.approx({"last": 0.80, "all": 0.90}[scope])
         assert (row["best"], row["best_trial"]) == (pytest.approx(best["value"]), best["trial_id"])
+        assert row["num_trials"] == json.loads(analyze.stdout)["num_trials"] == 4  # one never reported
 
 
 def test_a_metric_no_trial_reported_exits_2_naming_the_reported_ones(fifo_experiment: Path) -> None:

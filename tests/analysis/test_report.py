@@ -16,6 +16,7 @@ from tests.analysis.helpers import copy_without
 from tunefleet.analysis import load_results, report
 from tunefleet.analysis.interface import Results
 from tunefleet.analysis.report import SECTIONS, Section, build_report
+from tunefleet.rundir import STDOUT_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -100,6 +101,18 @@ def test_a_plain_ray_tune_sweep_reports_errors_with_tracebacks(fifo_experiment: 
     assert "1 diverged" in _section(html, "summary")  # the trial whose score went NaN
     assert "No tunefleet.yaml" in _section(html, "experiment-file")
     assert "Not a Population Based Training experiment" in _section(html, "pbt")
+
+
+def test_a_failed_trials_last_output_is_shown_under_its_error(fifo_experiment: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "printed"
+    shutil.copytree(fifo_experiment, copy)
+    error_file = Path(load_results(copy).errors()["error_file"].iloc[0])
+    (error_file.parent / STDOUT_FILE).write_text("step 1\nloading shard 3 of 8 <train>\n")
+
+    errors = _section(build_report(load_results(copy)), "errors")
+
+    assert "What the trial printed last:" in errors
+    assert "==&gt; stdout &lt;==\nstep 1\nloading shard 3 of 8 &lt;train&gt;" in errors
 
 
 def test_a_pbt_lineage_file_gives_the_lineage_and_the_best_trials_schedule(

@@ -34,10 +34,10 @@ def compare(sweeps: Sequence[Results], target: float | None = None) -> pd.DataFr
         target: A metric value; adds when each sweep first reached it.
 
     Returns:
-        Columns ``name``, ``path``, ``num_trials``, ``best`` and ``best_trial`` (the best trial
-        as each sweep's scope ranks it, as ``analyze`` does: by its last value, or by its best
-        over all iterations), ``wall_time_s``, ``trial_iterations``, ``trial_seconds``, and
-        with a target ``target_wall_time_s``, ``target_trial_iterations`` and
+        Columns ``name``, ``path``, ``num_trials`` (every trial, reported or not), ``best`` and
+        ``best_trial`` (the best trial as each sweep's scope ranks it, as ``analyze`` does: by its
+        last value, or by its best over all iterations), ``wall_time_s``, ``trial_iterations``,
+        ``trial_seconds``, and with a target ``target_wall_time_s``, ``target_trial_iterations`` and
         ``target_trial_seconds`` (when the best so far, by the same scope, first reached it;
         NaN: never).
 
@@ -58,7 +58,7 @@ def compare(sweeps: Sequence[Results], target: float | None = None) -> pd.DataFr
         row = {
             "name": results.name,
             "path": str(results.path),
-            "num_trials": accounting.num_trials,
+            "num_trials": len(results.trial_info()),  # every trial, as analyze counts them
             "best": float(finite.loc[best_index, "value"]) if best_index is not None else float("nan"),
             "best_trial": finite.loc[best_index, "trial_id"] if best_index is not None else None,
             "wall_time_s": accounting.wall_time_s,

@@ -289,7 +289,13 @@ def _errors_section(results: Results, summary: Mapping[str, Any]) -> str:
         blocks.append(
             f"<details><summary><b>{html.escape(row.trial_id)}</b>{retried}: "
             f"{html.escape(str(row.error))}</summary><pre>{html.escape(str(row.traceback))}</pre>"
-            f'<p class="note">{html.escape(str(row.error_file))}</p></details>'
+            f'<p class="note">{html.escape(str(row.error_file))}</p>'
+            + (
+                f'<p class="note">What the trial printed last:</p><pre>{html.escape(row.output)}</pre>'
+                if row.output
+                else ""
+            )
+            + "</details>"
         )
     return "\n".join(blocks)
 

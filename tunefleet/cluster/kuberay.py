@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tunefleet.cluster.launcher import ray_version_problems
-from tunefleet.errors import Problem
+from tunefleet.errors import Problem, shown
 
 __all__ = ["KINDS", "check_kuberay_manifest"]
 
@@ -43,7 +43,7 @@ def _group_problems(group: dict[str, Any], key: str) -> list[Problem]:
             problems.append(
                 Problem(
                     f"{ckey}.resources.limits.{GPU_KEY}",
-                    f"Kubernetes hands out whole GPUs, got {limit!r}; share a GPU between trials "
+                    f"Kubernetes hands out whole GPUs, got {shown(limit)}; share a GPU between trials "
                     "with resources.gpu: 0.25 in the experiment file",
                 )
             )
@@ -51,13 +51,15 @@ def _group_problems(group: dict[str, Any], key: str) -> list[Problem]:
             problems.append(
                 Problem(
                     f"{ckey}.resources.requests.{GPU_KEY}",
-                    f"GPU requests must equal the limits ({limit!r}), got {request!r}",
+                    f"GPU requests must equal the limits ({shown(limit)}), got {shown(request)}",
                 )
             )
     params = group.get("rayStartParams") or {}
     gpus = params.get("num-gpus")
     if gpus is not None and not str(gpus).isdigit():
-        problems.append(Problem(f"{key}.rayStartParams.num-gpus", f"a node has whole GPUs, got {gpus!r}"))
+        problems.append(
+            Problem(f"{key}.rayStartParams.num-gpus", f"a node has whole GPUs, got {shown(gpus)}")
+        )
     low, high = group.get("minReplicas", 0), group.get("maxReplicas")
     if isinstance(low, int) and isinstance(high, int) and low > high:
         problems.append(Problem(f"{key}.minReplicas", f"{low} is above maxReplicas {high}"))
@@ -73,7 +75,9 @@ def _cluster_problems(spec: Any, key: str) -> tuple[list[Problem], list[Problem]
     version = spec.get("rayVersion")
     if version is not None and str(version) != ray.__version__:
         errors.append(
-            Problem(f"{key}.rayVersion", f"expected {ray.__version__} (tunefleet's Ray), got {version!r}")
+            Problem(
+                f"{key}.rayVersion", f"expected {ray.__version__} (tunefleet's Ray), got {shown(version)}"
+            )
         )
     head = spec["headGroupSpec"]
     errors += _group_problems(head, f"{key}.headGroupSpec")
@@ -119,7 +123,8 @@ def _job_problems(spec: Any) -> tuple[list[Problem], list[Problem]]:
     if not isinstance(entrypoint, str) or "tunefleet run" not in entrypoint:
         errors.append(
             Problem(
-                "spec.entrypoint", f"expected a `tunefleet run EXPERIMENT ...` command, got {entrypoint!r}"
+                "spec.entrypoint",
+                f"expected a `tunefleet run EXPERIMENT ...` command, got {shown(entrypoint)}",
             )
         )
     if "rayClusterSpec" in spec:
@@ -133,7 +138,7 @@ def _job_problems(spec: Any) -> tuple[list[Problem], list[Problem]]:
 def check_kuberay_manifest(document: dict[str, Any]) -> tuple[list[Problem], list[Problem]]:
     """Check one ``RayCluster`` or ``RayJob`` document; returns errors and warnings."""
     if not str(document.get("apiVersion", "")).startswith("ray.io/"):
-        return [Problem("apiVersion", f"expected ray.io/v1, got {document.get('apiVersion')!r}")], []
+        return [Problem("apiVersion", f"expected ray.io/v1, got {shown(document.get('apiVersion'))}")], []
     if document["kind"] == "RayCluster":
         errors, warnings = _cluster_problems(document.get("spec"), "spec")
     else:

@@ -10,7 +10,7 @@ import yaml
 
 from tunefleet.cluster.kuberay import KINDS, check_kuberay_manifest
 from tunefleet.cluster.launcher import check_launcher_config
-from tunefleet.errors import ConfigError, Problem
+from tunefleet.errors import ConfigError, Problem, shown
 
 __all__ = ["ClusterReport", "validate_cluster_file"]
 
@@ -66,7 +66,8 @@ def validate_cluster_file(path: str | Path) -> ClusterReport:
             prefix = f"{index}." if len(documents) > 1 else ""
             kind = document.get("kind")
             if kind not in KINDS:
-                errors.append(Problem(f"{prefix}kind", f"expected one of {', '.join(KINDS)}, got {kind!r}"))
+                expected = f"expected one of {', '.join(KINDS)}, got {shown(kind)}"
+                errors.append(Problem(f"{prefix}kind", expected))
                 continue
             kinds.append(kind)
             found, maybe = check_kuberay_manifest(document)

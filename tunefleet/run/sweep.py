@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -154,29 +155,18 @@ def resume_experiment(
     path = Path(directory).expanduser().resolve()
     resumable = check_resumable(path)
     experiment = experiment or load_saved_experiment(path)
-    if not resumable:
+    if resumable:
+        make_tuner = partial(restore_tuner, experiment, str(path))
+    else:
         echo(
             console,
             f"tunefleet: {path} holds no snapshot yet (the sweep was stopped as it started): starting over",
             highlight=False,
             soft_wrap=True,
         )
-        return _launch(
-            experiment,
-            str(path.parent),
-            path.name,
-            address=address,
-            console=console,
-            make_tuner=lambda: build_tuner(experiment, str(path.parent), path.name, console),
-        )
-
+        make_tuner = partial(build_tuner, experiment, str(path.parent), path.name, console)
     return _launch(
-        experiment,
-        str(path.parent),
-        path.name,
-        address=address,
-        console=console,
-        make_tuner=lambda: restore_tuner(experiment, str(path)),
+        experiment, str(path.parent), path.name, address=address, console=console, make_tuner=make_tuner
     )
 
 
