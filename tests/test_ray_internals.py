@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import tunefleet
-from tunefleet.ray_internals import OVERRIDDEN_PRIVATE_METHODS
+from tunefleet.ray_internals import OVERRIDDEN_PRIVATE_METHODS, KeepNeeded
 
 PACKAGE = Path(tunefleet.__file__).parent
 INTERNALS = PACKAGE / "ray_internals.py"
@@ -133,3 +133,32 @@ def test_every_private_ray_method_overridden_anywhere_is_listed_in_ray_internals
                     if owner is not None:
                         overridden.add((owner.__module__, owner.__qualname__, attribute))
     assert overridden == set(OVERRIDDEN_PRIVATE_METHODS)
+
+
+def test_keep_needed_spares_the_checkpoints_pbt_still_needs(tmp_path: Path) -> None:
+    from ray.train import Checkpoint, CheckpointConfig
+    from ray.train._internal.checkpoint_manager import _CheckpointManager
+    from ray.train._internal.session import _TrainingResult
+
+    def register(manager: _CheckpointManager, name: str) -> Path:
+        (tmp_path / name).mkdir()
+        manager.register_checkpoint(_TrainingResult(Checkpoint.from_directory(str(tmp_path / name)), {}))
+        return tmp_path / name
+
+    needed: set[str] = set()
+    manager = _CheckpointManager(CheckpointConfig(num_to_keep=1))
+    manager.__class__ = KeepNeeded
+    manager._needed = lambda: needed  # type: ignore[attr-defined]
+    cloned = register(manager, "a")
+    needed.add(str(cloned))  # e.g. an exploited trial has not restored it yet
+    other = register(manager, "b")
+    register(manager, "c")
+    assert cloned.exists() and not other.exists()  # keep 1 most recent, plus the needed one
+    needed.clear()
+    register(manager, "d")
+    assert not cloned.exists()  # deleted once nothing needs it
+
+    plain = _CheckpointManager(CheckpointConfig(num_to_keep=1))  # Ray alone: gone at once
+    first = register(plain, "e")
+    register(plain, "f")
+    assert not first.exists()

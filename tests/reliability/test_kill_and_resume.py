@@ -1,10 +1,13 @@
-"""A sweep killed (SIGKILL) at random moments, then stopped with Ctrl-C, resumes to the end with
-every trial exactly once and its full history; finished trials are never run again.
+"""A sweep interrupted every way a driver is stopped resumes to the end with every trial exactly
+once and its full history; finished trials are never run again.
 
-One sweep goes through all of it: ``tunefleet run`` is SIGKILLed, ``tunefleet run --resume``
-is SIGKILLed, ``tunefleet resume`` gets a Ctrl-C (SIGINT), and a last ``tunefleet resume``
-completes it. Each driver starts its own local Ray, and a killed one takes that Ray with it.
-The kill moments are random (seeded: ``TUNEFLEET_KILL_SEED``); ``kill_loop.py`` runs many more.
+One sweep goes through all of it, each interruption at a random moment after the driver's own
+trials made progress: ``tunefleet run --name chain`` is SIGKILLed alone (as ``kill -9 PID`` or the
+OOM killer would: nothing of its embedded Ray may be left), ``tunefleet run --resume`` is
+SIGKILLed with its whole session, ``tunefleet resume`` gets a SIGTERM (Slurm, Kubernetes,
+``timeout``), the next ``tunefleet resume`` a Ctrl-C (SIGINT), and a last ``tunefleet resume``
+completes it. Each driver starts its own local Ray. The moments are seeded
+(``TUNEFLEET_KILL_SEED``); ``kill_loop.py`` runs many more.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import os
 import random
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import cloudpickle
 import pytest
@@ -26,6 +31,7 @@ from tests.reliability.interrupting import (
     finish,
     hyperopt_sweep,
     interrupt,
+    kill_driver_alone,
     progress_of,
     read_snapshot,
     start,
@@ -35,10 +41,13 @@ from tunefleet.analysis import load_results
 
 pytestmark = pytest.mark.slow
 
-NUM_SAMPLES, ITERATIONS = 4, 10
-#: Seconds after a driver's first progress within which the interruption lands. The Ctrl-C comes
-#: soon: it must find the sweep unfinished after two sessions' worth of progress.
-KILL_WITHIN, CTRL_C_WITHIN = 1.5, 0.5
+NUM_SAMPLES, ITERATIONS = 4, 12
+#: Seconds after a driver's first progress within which the interruption lands. The later ones
+#: come sooner: the sweep must still be unfinished after four sessions' worth of progress.
+KILL_WITHIN, STOP_WITHIN = 1.5, 0.5
+NAME = "chain"
+
+T = TypeVar("T")
 
 
 class Chain:
@@ -47,31 +56,60 @@ class Chain:
     def __init__(self, directory: Path, seed: int) -> None:
         self.experiment = hyperopt_sweep(directory, NUM_SAMPLES, ITERATIONS)
         self.log = directory / "runs.log"
-        self.path = directory / "results" / "reliability"
+        self.path = directory / "results" / NAME
         self.rng = random.Random(seed)
         self.snapshots: list[Snapshot] = []
+        self.killed_alone: tuple[list[str], str] = ([], "")
+        self.sigterm: tuple[int, str] = (0, "")
         self.ctrl_c: tuple[int, str] = (0, "")
         self.final: Finished | None = None
 
-    def interrupt_at_random(self, sig: signal.Signals, within: float, *args: str) -> tuple[int, str]:
+    def interrupt_at_random(self, stop: Callable[..., T], within: float, *args: str) -> T:
         proc = start(*args)
         wait_until(lambda: progress_of(proc, self.log) > 0, proc)  # this driver's trials ran
         time.sleep(self.rng.uniform(0.0, within))
-        result = interrupt(proc, sig)
+        result = stop(proc)
         self.snapshots.append(read_snapshot(self.path, self.log))
         return result
+
+
+def signal_of(sig: signal.Signals) -> Callable[..., tuple[int, str]]:
+    return lambda proc: interrupt(proc, sig)
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
     seed = int(os.environ.get("TUNEFLEET_KILL_SEED", "6"))
     chain = Chain(tmp_path_factory.mktemp("killed"), seed)
-    chain.interrupt_at_random(signal.SIGKILL, KILL_WITHIN, "run", str(chain.experiment))
-    chain.interrupt_at_random(signal.SIGKILL, KILL_WITHIN, "run", str(chain.experiment), "--resume")
-    chain.ctrl_c = chain.interrupt_at_random(signal.SIGINT, CTRL_C_WITHIN, "resume", str(chain.path))
-    last = start("resume", str(chain.path))
-    chain.final = finish(last)
+    run = ("run", str(chain.experiment), "--name", NAME)
+    chain.killed_alone = chain.interrupt_at_random(kill_driver_alone, KILL_WITHIN, *run)
+    chain.interrupt_at_random(signal_of(signal.SIGKILL), KILL_WITHIN, *run, "--resume")
+    chain.sigterm = chain.interrupt_at_random(
+        signal_of(signal.SIGTERM), STOP_WITHIN, "resume", str(chain.path)
+    )
+    chain.ctrl_c = chain.interrupt_at_random(signal_of(signal.SIGINT), STOP_WITHIN, "resume", str(chain.path))
+    chain.final = finish(start("resume", str(chain.path)))
     return chain
+
+
+def test_a_driver_killed_alone_leaves_no_process_of_its_ray_behind(chain: Chain) -> None:
+    # Ray's agents would outlive it by a minute, trying to tell the dead GCS that the raylet died.
+    left, _ = chain.killed_alone
+    assert left == []
+
+
+def test_sigterm_stops_the_sweep_like_ctrl_c_and_prints_the_resume_command(chain: Chain) -> None:
+    code, stderr = chain.sigterm
+    assert code == 3, stderr[-3000:]
+    assert f"Resume with:\n  tunefleet resume {chain.path}\n" in stderr
+    assert "Traceback" not in stderr
+    assert "SIGTERM received" not in stderr  # Ray's native stack dump
+
+
+def test_the_run_header_names_the_run_not_the_experiment_file(chain: Chain) -> None:
+    _, killed_stderr = chain.killed_alone
+    assert f"tunefleet: {NAME}: {NUM_SAMPLES} trials" in killed_stderr  # run --name chain
+    assert f"tunefleet: {NAME}: {NUM_SAMPLES} trials" in chain.sigterm[1]  # resume of that directory
 
 
 def test_ctrl_c_stops_gracefully_and_prints_the_resume_command(chain: Chain) -> None:

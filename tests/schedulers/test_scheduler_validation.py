@@ -135,34 +135,3 @@ def test_mutations_reuse_the_space_syntax_and_stay_in_bounds() -> None:
     assert mutations["lr"].lower == 1e-3
     assert space["lr"].clip(0.12) == 1e-1 and space["lr"].clip(5e-4) == 1e-3
     assert space["k"].clip(9.7) == 8 and space["k"].clip(4.9) == 4
-
-
-def test_keep_spares_checkpoints_pbt_still_needs(tmp_path: Path) -> None:
-    from ray.train import Checkpoint, CheckpointConfig
-    from ray.train._internal.checkpoint_manager import _CheckpointManager
-    from ray.train._internal.session import _TrainingResult
-
-    from tunefleet.schedulers.population import _KeepNeeded
-
-    def register(manager: _CheckpointManager, name: str) -> Path:
-        (tmp_path / name).mkdir()
-        manager.register_checkpoint(_TrainingResult(Checkpoint.from_directory(str(tmp_path / name)), {}))
-        return tmp_path / name
-
-    needed: set[str] = set()
-    manager = _CheckpointManager(CheckpointConfig(num_to_keep=1))
-    manager.__class__ = _KeepNeeded
-    manager._needed = lambda: needed  # type: ignore[attr-defined]
-    cloned = register(manager, "a")
-    needed.add(str(cloned))  # e.g. an exploited trial has not restored it yet
-    other = register(manager, "b")
-    register(manager, "c")
-    assert cloned.exists() and not other.exists()  # keep 1 most recent, plus the needed one
-    needed.clear()
-    register(manager, "d")
-    assert not cloned.exists()  # deleted once nothing needs it
-
-    plain = _CheckpointManager(CheckpointConfig(num_to_keep=1))  # Ray alone: gone at once
-    first = register(plain, "e")
-    register(plain, "f")
-    assert not first.exists()
