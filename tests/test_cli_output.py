@@ -3,6 +3,7 @@ shell-quoted, counts in words."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -62,11 +63,16 @@ def bracketed_project(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_a_run_prints_every_user_string_exactly(bracketed_project: Path, tmp_path: Path) -> None:
-    storage = tmp_path / "results [dir]"
+def test_a_run_from_elsewhere_ships_the_user_module_and_prints_every_user_string_exactly(
+    bracketed_project: Path, tmp_path: Path
+) -> None:
+    storage, elsewhere = tmp_path / "results [dir]", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # Run from elsewhere: the module is found next to the YAML and shipped to the workers.
     run = tunefleet(
         *("run", str(bracketed_project), "--storage", str(storage)),
         *("--set", 'space.note="n[bohb]"'),
+        cwd=elsewhere,
     )
 
     assert run.returncode == 1, run.stderr[-3000:]  # one trial failed
@@ -93,6 +99,9 @@ def test_a_run_prints_every_user_string_exactly(bracketed_project: Path, tmp_pat
         "analyze",
         str(storage / "exp[bold]"),
     ]
+    summary = json.loads(tunefleet("analyze", str(storage / "exp[bold]"), "--format", "json").stdout)
+    assert summary["num_trials"] == 2 and summary["num_errors"] == 1
+    assert summary["best"]["config"]["x"] == 0.2  # the user's function ran on a Ray worker
 
 
 def test_validate_prints_user_text_in_its_messages_exactly(bracketed_project: Path) -> None:

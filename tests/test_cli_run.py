@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, USER_MODULE, tunefleet
+from tests.support import REPO, tunefleet
 
 pytestmark = pytest.mark.slow
 
@@ -147,33 +146,6 @@ def test_analyze_of_a_non_experiment_directory_exits_2(tmp_path) -> None:
     assert proc.returncode == 2
     assert str(tmp_path) in proc.stderr
     assert "Traceback" not in proc.stderr
-
-
-def test_a_user_module_next_to_the_experiment_runs_and_failed_trials_exit_1(tmp_path) -> None:
-    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
-    project.mkdir()
-    elsewhere.mkdir()
-    (project / "my_models.py").write_text(USER_MODULE)
-    (project / "exp.yaml").write_text(
-        textwrap.dedent(
-            """\
-            trainable: my_models:score_fn
-            metric: score
-            mode: max
-            max_iterations: 3
-            search: {algorithm: grid}
-            space: {x: {grid: [0.2, 0.95]}}
-            """
-        )
-    )
-    # Run from elsewhere: the module is found next to the YAML and shipped to the workers.
-    proc = tunefleet("run", str(project / "exp.yaml"), "--storage", str(tmp_path / "r"), cwd=elsewhere)
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "1 of 2 trials failed" in proc.stderr
-    summary = json.loads(tunefleet("analyze", str(tmp_path / "r" / "exp"), "--format", "json").stdout)
-    assert summary["num_trials"] == 2 and summary["num_errors"] == 1
-    assert summary["best"]["config"]["x"] == 0.2  # the user's function ran on a Ray worker
-    assert "deliberate failure for x > 0.9" in summary["errors"][0]["error"]
 
 
 def test_unreachable_cluster_address_exits_2_without_writing_results(tmp_path) -> None:
