@@ -1,5 +1,6 @@
 """Every benchmark script stays runnable: its ``--smoke`` version runs and writes sane figures.
 
+Run with ``pytest -m benchmarks`` (CI runs it before the suite; plain ``pytest`` leaves it out).
 Timings are never asserted (the machine may be busy); what is checked is that each script
 completes, records the machine and produces the figures BENCHMARKS.md quotes. The scripts that
 start (and time) their own Ray run in fresh processes, all started at once when this module
@@ -28,10 +29,10 @@ from tests.processes import kill_session
 from tests.support import REPO
 from tunefleet.config import load_experiment
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.benchmarks]
 
 #: The benchmarks that start their own Ray, each run as ``python -m benchmarks.NAME --smoke``.
-OWN_RAY = ("overhead", "trainable_efficiency", "searcher_fidelity", "scale", "ddp_scaling")
+OWN_RAY = ("overhead", "trainable_efficiency", "searcher_fidelity", "scale", "ddp_scaling", "gpu_workloads")
 
 
 class Smokes:
@@ -64,12 +65,16 @@ class Smokes:
     def output(self, script: str) -> Path:
         return self.directory / f"{script}.json"
 
-    def figures(self, script: str) -> dict[str, Any]:
-        """The script's checked JSON ``figures`` once it ended (successfully)."""
+    def document(self, script: str) -> dict[str, Any]:
+        """The script's checked JSON once it ended (successfully)."""
         process = self.processes[script]
         out, _ = process.communicate(timeout=600)
         assert process.returncode == 0, out[-6000:]
-        return checked(json.loads(self.output(script).read_text()))["figures"]
+        return checked(json.loads(self.output(script).read_text()))
+
+    def figures(self, script: str) -> dict[str, Any]:
+        """The script's checked JSON ``figures`` once it ended (successfully)."""
+        return self.document(script)["figures"]
 
     def stop(self) -> None:
         """Kill whatever of any run is still alive (a failed or timed-out one); remove Ray's files."""
@@ -170,6 +175,17 @@ def test_ddp_scaling_smoke_pairs_two_workers_with_one_worker_and_one_process(smo
                 "2 workers": 2,
             }
             assert all(ratio["median"] > 0 for ratio in measured["ratios"].values())
+
+
+def test_gpu_workloads_smoke_runs_every_part_on_the_cpu(smokes: Smokes) -> None:
+    document = smokes.document("gpu_workloads")
+    loop = document["figures"]["loop"]
+    assert len(loop["ratios"]) == 2 and loop["ratio_median"] > 0
+    assert [row["gpu"] for row in document["sweeps"]] == [0.0]
+    assert [row["run"] for row in document["first_result"]] == ["cold", "warm"]
+    assert all(row["first_result_s"] >= row["ray_up_s"] > 0 for row in document["first_result"])
+    assert document["figures"]["ddp"]["world_size"] == 1 and document["figures"]["ddp"]["errors"] == 0
+    assert not any("failed" in note for note in document["notes"])
 
 
 def test_searcher_fidelity_smoke_never_beats_the_known_optimum(smokes: Smokes) -> None:

@@ -1,6 +1,6 @@
 """Many random SIGKILLs of one sweep, then a final resume; checks that nothing was lost.
 
-The CI test (``test_kill_and_resume.py``) interrupts a sweep four times; this one-off loop runs
+The CI test (``test_kill_and_resume.py``) interrupts a sweep three times; this one-off loop runs
 ``--chains`` sweeps, each SIGKILLed ``--kills`` times at random moments (a random delay after the
 driver's first progress), alternating ``tunefleet run --resume`` and ``tunefleet resume``::
 
