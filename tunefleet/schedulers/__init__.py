@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from tunefleet.errors import shown
+from tunefleet.objectives import Objective
 
 if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
@@ -68,6 +69,9 @@ class SchedulerContext:
     #: ``checkpoint.frequency`` and ``checkpoint.keep`` as the user wrote them.
     checkpoint_frequency: int = 0
     checkpoint_keep: int | None = None
+    #: Every objective of a multi-objective sweep (``metric: [a, b]``); empty for one metric, which
+    #: ``metric``/``mode`` then name. Only plugins with ``multi_objective`` are given several.
+    objectives: tuple[Objective, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,9 @@ class SchedulerPlugin:
             halving), from validated options and ``max_iterations``, ascending; None for a
             scheduler without rungs. Analysis draws how many trials reached each one, so this
             must be the formula of the Ray scheduler that ``build`` creates.
+        multi_objective: The scheduler judges trials on several metrics at once
+            (``SchedulerContext.objectives``); the others take one metric, and a metric list
+            with them is a validation error.
     """
 
     name: str
@@ -97,6 +104,7 @@ class SchedulerPlugin:
     checkpoint_frequency: Callable[[Any], int | None] = lambda _o: None
     requires: tuple[tuple[str, str], ...] = ()
     rungs: Callable[[Any, int], list[int] | None] = lambda _o, _m: None
+    multi_objective: bool = False
 
     def missing_dependencies(self) -> list[str]:
         """The ``requires`` modules that cannot be imported here, as install hints."""
