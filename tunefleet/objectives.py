@@ -84,7 +84,7 @@ def minimized(values: ArrayLike, objectives: Sequence[Objective]) -> np.ndarray:
 
 def dominates(a: ArrayLike, b: ArrayLike, objectives: Sequence[Objective]) -> bool:
     """Whether ``a`` is at least as good as ``b`` on every objective and better on one."""
-    x, y = minimized([a, b], objectives)
+    x, y = minimized(np.vstack([np.asarray(a, dtype=float), np.asarray(b, dtype=float)]), objectives)
     return bool(np.all(x <= y) and np.any(x < y))
 
 
