@@ -53,14 +53,16 @@ storage: {{storage}}
 """
 
 
-def _start(*args: str, output: Path | None = None) -> subprocess.Popen[str]:
+def _start(
+    *args: str, output: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """The real command line in a process group of its own (stopped by its id, never `ray stop`);
     what it prints goes to pipes, or to the file ``output`` (a sweep prints more than a pipe holds)."""
     with output.open("w") if output else contextlib.nullcontext(subprocess.PIPE) as sink:
         return subprocess.Popen(
             [sys.executable, "-m", "tunefleet.cli", *args],
             cwd=REPO,
-            env={**os.environ, "PYTHONPATH": ""},
+            env={**os.environ, "PYTHONPATH": "", **(env or {})},
             stdout=sink,
             stderr=subprocess.STDOUT if output else subprocess.PIPE,
             text=True,
@@ -106,7 +108,10 @@ def test_the_page_follows_a_running_sweep_to_its_best_trial(browser: Any, tmp_pa
     experiment = tmp_path / "watched.yaml"
     experiment.write_text(EXPERIMENT.replace("{storage}", str(tmp_path / "results")))
     directory = tmp_path / "results" / "watched"
-    sweep = _start("run", str(experiment), output=tmp_path / "run.log")
+    # Ray copies results into the directory when it saves the experiment state: by default every
+    # max(10 s, 19 x the time a save takes), 40 s and more on a loaded machine, which would leave
+    # a sweep this short one or two states to see. Every 2 s here: the directory changes often.
+    sweep = _start("run", str(experiment), output=tmp_path / "run.log", env={"TUNE_GLOBAL_CHECKPOINT_S": "2"})
     dashboard = None
     try:
         # Started as soon as the directory exists: before Ray's first experiment state, it waits.

@@ -10,7 +10,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,10 @@ from click.testing import CliRunner
 
 from tests.analysis.helpers import EXTERNAL, HandWrittenSweep
 from tunefleet import cli
-from tunefleet.analysis import dashboard, load_results
+from tunefleet.analysis import dashboard, load_results, report
 from tunefleet.analysis.dashboard import LIVE_SECTIONS, DashboardServer, LiveExperiment, start_dashboard
+from tunefleet.analysis.interface import Results
+from tunefleet.analysis.report import Section
 from tunefleet.rundir import directory_stamp
 
 
@@ -209,6 +211,35 @@ def test_figures_are_redrawn_at_most_once_per_render_interval(sweep: HandWritten
 
     assert later == {"version": drawn["version"], "sections": None}
     assert live.summary()["summary"]["best"]["trial_id"] == "a_00001"  # the numbers follow at once
+
+
+def test_the_numbers_follow_the_directory_while_the_figures_are_drawn(
+    sweep: HandWrittenSweep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawing, release = threading.Event(), threading.Event()
+
+    def slow_figure(results: Results, summary: Mapping[str, Any]) -> str:
+        drawing.set()
+        release.wait(timeout=60)
+        return "<p>drawn</p>"
+
+    monkeypatch.setattr(report, "SECTIONS", (Section("slow", "Slow", slow_figure),))
+    monkeypatch.setattr(dashboard, "LIVE_SECTIONS", ("slow",))
+    live = LiveExperiment(sweep.path, lambda: load_results(sweep.path), render_interval=0, stamp_ttl=0)
+    drawer = threading.Thread(target=live.sections)
+    drawer.start()
+    try:
+        assert drawing.wait(timeout=60)
+        sweep.report("a_00001", 0.99)
+        answers: list[dict[str, Any]] = []
+        asking = threading.Thread(target=lambda: answers.append(live.summary()))
+        asking.start()
+        asking.join(timeout=30)  # the drawing waits for `release`: a summary waiting for it never comes
+
+        assert [answer["summary"]["best"]["trial_id"] for answer in answers] == ["a_00001"]
+    finally:
+        release.set()
+        drawer.join()
 
 
 def test_the_directory_stamp_changes_when_a_file_analysis_reads_changes(sweep: HandWrittenSweep) -> None:

@@ -85,8 +85,10 @@ STAMP_TTL_S = 1.0
 class LiveExperiment:
     """An experiment directory as last read, read again when its files change.
 
-    Thread-safe: the server answers each request in a thread of its own; one lock keeps one
-    reload or redraw at a time (matplotlib's pyplot is not thread-safe either).
+    Thread-safe: the server answers each request in a thread of its own. One lock keeps one
+    reload at a time, another one redraw (matplotlib's pyplot is not thread-safe either); a
+    redraw works on the results it started with, so the numbers go on following the directory
+    while figures are drawn.
 
     Args:
         path: The experiment directory (what the stamp watches).
@@ -110,7 +112,8 @@ class LiveExperiment:
         self._load = load
         self._render_interval = render_interval
         self._stamp_ttl = stamp_ttl
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the stamp and the results
+        self._draw_lock = threading.Lock()  # the sections
         self._checked_at = -float("inf")  # time.monotonic() of the last stamp
         self._changed_at: float | None = None  # the directory's newest file time (Unix seconds)
         self._tried_key: str | None = None  # stamp of the last load, whether it worked or not
@@ -148,12 +151,19 @@ class LiveExperiment:
         """What ``/api/sections`` answers: ``version`` and ``sections`` (``id``, ``title``,
         ``html``: each of :data:`LIVE_SECTIONS`); ``sections`` is null when the page already has
         ``version`` (``have``) or nothing has loaded yet."""
-        with self._lock:
-            self._refresh()
-            stale = self._sections_key != self._results_key
-            waited = time.monotonic() - self._drawn_at >= self._render_interval
-            if self._results is not None and stale and (waited or self._sections_key is None):
-                self._draw()
+        with self._draw_lock:
+            with self._lock:
+                self._refresh()
+                results, summary, key = self._results, self._summary, self._results_key
+            due = self._sections_key is None or time.monotonic() - self._drawn_at >= self._render_interval
+            if (
+                results is not None
+                and summary is not None
+                and key is not None
+                and key != self._sections_key
+                and due
+            ):
+                self._draw(results, summary, key)
             unchanged = self._sections_key is None or self._sections_key == have
             return {"version": self._sections_key, "sections": None if unchanged else self._sections}
 
@@ -189,19 +199,18 @@ class LiveExperiment:
             return
         self._results, self._summary, self._results_key, self._error = results, summary, key, None
 
-    def _draw(self) -> None:
-        assert self._results is not None and self._summary is not None
+    def _draw(self, results: Results, summary: dict[str, Any], key: str) -> None:
         by_id = {section.id: section for section in report.SECTIONS}
         drawn = []
         for section_id in LIVE_SECTIONS:
             section = by_id[section_id]
             try:
-                body = section.build(self._results, self._summary)
+                body = section.build(results, summary)
             except Exception as exc:
                 logger.exception("drawing the %s section of %s failed", section_id, self.path)
                 body = f'<p class="note">Not drawn: {html.escape(f"{type(exc).__name__}: {exc}")}</p>'
             drawn.append({"id": section.id, "title": section.title, "html": body})
-        self._sections, self._sections_key = drawn, self._results_key
+        self._sections, self._sections_key = drawn, key
         self._drawn_at = time.monotonic()
 
 
@@ -357,7 +366,8 @@ def _page(live: LiveExperiment) -> str:
 #: from the directory goes in with textContent; the sections' HTML is escaped by report.py.
 _SCRIPT = """\
 "use strict";
-let shown = null;
+let shown = null;  // the version of the sections on the page
+let fetching = false;
 function text(id, value) { document.getElementById(id).textContent = value; }
 function ago(seconds) {
   if (seconds === null) return "";
@@ -390,9 +400,16 @@ function showSummary(data) {
   }
 }
 async function showSections() {
-  const have = shown === null ? "" : "?have=" + encodeURIComponent(shown);
-  const response = await fetch("/api/sections" + have, {cache: "no-store"});
-  const data = await response.json();
+  fetching = true;
+  try {
+    const have = shown === null ? "" : "?have=" + encodeURIComponent(shown);
+    const response = await fetch("/api/sections" + have, {cache: "no-store"});
+    replaceSections(await response.json());
+  } finally {
+    fetching = false;
+  }
+}
+function replaceSections(data) {
   if (!data.sections) return;
   const open = new Set([...document.querySelectorAll("details[open] summary b")].map(b => b.textContent));
   const parts = data.sections.map(s => {
@@ -419,7 +436,8 @@ async function poll() {
     const data = await response.json();
     wait = data.refresh_s * 1000;
     showSummary(data);
-    if (data.version !== null && data.version !== shown) await showSections();
+    // Not awaited: the numbers go on following the directory while the figures are drawn.
+    if (data.version !== null && data.version !== shown && !fetching) showSections().catch(() => {});
   } catch (error) {
     text("state", "dashboard not reachable");
   }
