@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,16 @@ def function_trainable(config: dict[str, Any]) -> None:
     """A function that reports and never checkpoints."""
     _started(config)
     for iteration in range(1, 101):
+        _stepped(config, iteration)
+        tune.report({"score": _score(config, iteration)})
+
+
+def sleepy_function(config: dict[str, Any]) -> None:
+    """:func:`function_trainable` taking ``sleep_s`` seconds per iteration: a sweep slow enough to be
+    watched while it runs (tests/test_dashboard_browser.py)."""
+    _started(config)
+    for iteration in range(1, 101):
+        time.sleep(config["sleep_s"])
         _stepped(config, iteration)
         tune.report({"score": _score(config, iteration)})
 

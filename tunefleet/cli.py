@@ -335,6 +335,53 @@ def report(
 
 
 @main.command()
+@_directory_argument
+@click.option(
+    "--port",
+    default=8265,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The port to serve on (0: any free port).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address to serve on; any other than this machine's loopback shows the results to the network.",
+)
+@click.option("--top", default=10, show_default=True, help="Number of best trials to list.")
+@_ranking_options
+@_clean_exits
+def dashboard(
+    directory: str, port: int, host: str, top: int, metric: str | None, mode: str | None, scope: str
+) -> None:
+    """Serve a live web page of a running or finished sweep in DIRECTORY (Ctrl-C stops it).
+
+    It reads only the directory (never Ray), again whenever its files change.
+    """
+    from tunefleet.analysis.dashboard import LiveExperiment, start_dashboard
+    from tunefleet.rundir import EXPERIMENT_FILE, find_state_file
+
+    path = Path(directory).expanduser().resolve()
+    live = LiveExperiment(path, lambda: _load(directory, metric, mode, scope), top=top)
+    try:
+        live.check()
+    except TunefleetError:
+        # A sweep that has just started has its tunefleet.yaml but not yet Ray's experiment
+        # state: the page waits for it. Anything else is an error now.
+        if find_state_file(path) is not None or not (path / EXPERIMENT_FILE).is_file():
+            raise
+    server = start_dashboard(live, host, port)
+    click.echo(f"Dashboard of {path}: {server.url} (Ctrl-C stops it)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        echo(_err, "tunefleet: dashboard stopped.")
+    finally:
+        server.server_close()
+
+
+@main.command()
 @click.argument("directories", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--target", type=float, help="A metric value: when did each sweep first reach it?")
 @click.option(

@@ -1,19 +1,23 @@
-"""Reading Ray's error.txt and reported values, and making summaries JSON-safe (no Ray needed)."""
+"""Reading Ray's error.txt, reported values and the files of a running sweep, and making summaries
+JSON-safe (no Ray needed)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import traceback
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
+from tests.analysis.helpers import HandWrittenSweep
 from tunefleet.analysis.export import jsonable
 from tunefleet.analysis.failures import error_headline
-from tunefleet.rundir import flatten, is_nan
+from tunefleet.rundir import flatten, is_nan, read_ray_run
 
 RAY_ERROR_TXT = """\
 Failure # 1 (occurred at 2026-01-01_10-00-00)
@@ -101,3 +105,54 @@ def test_a_nan_reported_by_any_library_or_written_by_rays_own_logger_is_nan() ->
         assert is_nan(value), value
     for value in (1.0, np.float32(1.0), math.inf, None, "nan?", "n/a"):
         assert not is_nan(value), value
+
+
+# -- files of a sweep that is still running ---------------------------------------------------
+
+
+def test_a_result_line_still_being_written_is_left_out_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sweep = HandWrittenSweep(tmp_path / "running")
+    sweep.add_trial("t_00000", [0.1, 0.2])
+    with (sweep.path / "train_fn_t_00000" / "result.json").open("a") as file:
+        file.write('{"score": 0.3, "training_iter')  # Ray writes a result, then its newline
+
+    with caplog.at_level(logging.WARNING):
+        (trial,) = read_ray_run(sweep.path).trials
+
+    assert [row["score"] for row in trial.rows] == [0.1, 0.2]
+    assert caplog.records == []
+
+
+def test_a_broken_result_line_followed_by_others_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sweep = HandWrittenSweep(tmp_path / "crashed")
+    sweep.add_trial("t_00000", [0.1])
+    result = sweep.path / "train_fn_t_00000" / "result.json"
+    with result.open("a") as file:
+        file.write('{"score": 0.3, "training_iter\n')  # cut by a crash, then resumed
+    sweep.report("t_00000", 0.4)
+
+    with caplog.at_level(logging.WARNING):
+        (trial,) = read_ray_run(sweep.path).trials
+
+    assert [row["score"] for row in trial.rows] == [0.1, 0.4]
+    assert [r.getMessage() for r in caplog.records] == [f"{result}:2: skipped a result line that is not JSON"]
+
+
+def test_a_progress_csv_row_still_being_written_is_left_out(tmp_path: Path) -> None:
+    sweep = HandWrittenSweep(tmp_path / "csv-only")
+    sweep.add_trial("t_00000", [])
+    folder = sweep.path / "train_fn_t_00000"
+    # No result.json (Ray's JSON logger off): progress.csv, whose last row is half written.
+    (folder / "progress.csv").write_text("score,training_iteration\r\n0.1,1\r\n0.2,2\r\n0.35,3\r\n0.4")
+
+    (trial,) = read_ray_run(sweep.path).trials
+
+    assert [(row["score"], row["training_iteration"]) for row in trial.rows] == [
+        (0.1, 1),
+        (0.2, 2),
+        (0.35, 3),
+    ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,18 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.analysis.helpers import copy_without
+from tests.analysis.helpers import EXTERNAL, copy_without
 from tunefleet.analysis import load_results, report
 from tunefleet.analysis.interface import Results
 from tunefleet.analysis.report import SECTIONS, Section, build_report
 from tunefleet.rundir import STDOUT_FILE
 
 pytestmark = pytest.mark.slow
-
-# Any attribute or CSS url() that would fetch something from elsewhere.
-EXTERNAL = re.compile(
-    r"""(?:src|href|action|data)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""", re.I
-)
 
 
 def _section(html: str, key: str) -> str:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from tunefleet.analysis.interface import Results
 
-__all__ = ["SECTIONS", "Section", "build_report", "figure_to_img", "write_report"]
+__all__ = ["CSS", "SECTIONS", "Section", "build_report", "figure_to_img", "write_report"]
 
 
 class Section(NamedTuple):
@@ -51,7 +51,8 @@ class Section(NamedTuple):
     build: Callable[[Results, Mapping[str, Any]], str]  # (results, their summary) -> the body's HTML
 
 
-_CSS = """
+#: The report's style sheet (the dashboard uses it too).
+CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:24px auto;
 padding:0 16px;color:#222;line-height:1.45}
 h1{font-size:1.6em;margin-bottom:0}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:2em}
@@ -84,7 +85,7 @@ def build_report(results: Results, top: int = 10) -> str:
     when = dt.datetime.now().isoformat(timespec="seconds")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(results.name)}: tunefleet report</title><style>{_CSS}</style></head><body>\n"
+        f"<title>{html.escape(results.name)}: tunefleet report</title><style>{CSS}</style></head><body>\n"
         f'<h1>{html.escape(results.name)}</h1>\n<p class="sub">{html.escape(str(results.path))} · '
         f"ranked by <b>{html.escape(results.metric)}</b> ({results.mode}, scope={results.scope}) · "
         f"report made {when} by tunefleet</p>\n<nav>{nav}</nav>\n{body}\n</body></html>\n"

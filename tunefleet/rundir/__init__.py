@@ -11,7 +11,8 @@ through it, resume checks it, analysis reads it. Nothing here imports Ray.
 - :mod:`~tunefleet.rundir.tunefleet_files`: ``tunefleet.yaml`` (the experiment as run) and
   ``pbt_lineage.jsonl``;
 - :mod:`~tunefleet.rundir.resuming`: which run to continue, the command that does, and a whole
-  snapshot to continue from.
+  snapshot to continue from;
+- :mod:`~tunefleet.rundir.stamp`: whether the directory changed since last read (a live view).
 
 Ray Tune 2.x writes ``tuner.pkl`` (once, when the sweep starts), per driver session
 ``experiment_state-<session>.json`` plus the searcher's and callbacks' states (rewritten in place
@@ -56,6 +57,7 @@ from tunefleet.rundir.resuming import (
     unfinished_trials,
     unused_run_name,
 )
+from tunefleet.rundir.stamp import DirectoryStamp, directory_stamp
 from tunefleet.rundir.tunefleet_files import (
     SavedExperiment,
     append_lineage,
@@ -79,11 +81,13 @@ __all__ = [
     "STDERR_FILE",
     "STDOUT_FILE",
     "TUNER_PKL",
+    "DirectoryStamp",
     "RayRunFiles",
     "SavedExperiment",
     "TrialFiles",
     "append_lineage",
     "check_resumable",
+    "directory_stamp",
     "find_state_file",
     "flatten",
     "is_nan",

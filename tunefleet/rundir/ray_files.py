@@ -23,6 +23,7 @@ flat (:func:`flatten`): nested keys joined with ``/``, as Ray's ``progress.csv``
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -340,20 +341,30 @@ def _read_result_json(path: Path) -> list[dict[str, Any]] | None:
 
 
 def _parse_lines_skipping_broken(path: Path, text: str) -> Iterator[Any]:
-    """Line by line, for a file cut short by a crash: keep what parses, warn about the rest."""
-    for number, line in enumerate(text.splitlines(), start=1):
+    """Line by line, for a file cut short by a crash: keep what parses, warn about the rest.
+
+    A last line without its newline that does not parse is being written (the sweep is running:
+    Ray writes a result, then its newline): left out without a warning, it is whole next time.
+    """
+    lines = text.splitlines()
+    being_written = len(lines) if not text.endswith("\n") else None
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             yield json.loads(line)
         except ValueError:
-            logger.warning("%s:%d: skipped a result line that is not JSON", path, number)
+            if number != being_written:
+                logger.warning("%s:%d: skipped a result line that is not JSON", path, number)
 
 
 def _read_progress_csv(path: Path) -> list[dict[str, Any]]:
     try:
-        with path.open(encoding="utf-8", newline="") as file:
-            rows = list(csv.DictReader(file))
+        data = path.read_bytes()
+        # Only rows ending in a newline are whole: a sweep still running may be writing the last
+        # one, and a row cut short would give cut (wrong) numbers.
+        text = data[: data.rfind(b"\n") + 1].decode("utf-8")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
     except (OSError, csv.Error, UnicodeDecodeError):
         return []
     return [{k: _csv_value(v) for k, v in row.items() if k and not k.startswith("config/")} for row in rows]
