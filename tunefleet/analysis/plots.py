@@ -523,7 +523,8 @@ def plot_pareto_front(
     """Every trial on two objectives, the Pareto front in red.
 
     With two objectives, one plot: the front joined as the staircase that bounds what it dominates
-    (shaded: the area the hypervolume measures). With more, one plot per pair of the first four
+    (shaded: the area the hypervolume measures). An objective whose values are positive and span
+    more than two decades is drawn on a log axis. With more, one plot per pair of the first four
     objectives, the front (non-dominated on all of them) in red and no staircase: a projection of
     that front is not a staircase.
 
@@ -577,8 +578,13 @@ def plot_pareto_front(
                     xytext=(5, 4),
                     fontsize=8,
                 )
-        ax.set_xlabel(f"{x.metric} ({_better(x.mode)})")
-        ax.set_ylabel(f"{y.metric} ({_better(y.mode)})")
+        log_x, log_y = (_spans_decades(points[o.metric]) for o in (x, y))
+        if log_x:
+            ax.set_xscale("log")
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_xlabel(f"{x.metric} ({_better(x.mode)}{', log scale' if log_x else ''})")
+        ax.set_ylabel(f"{y.metric} ({_better(y.mode)}{', log scale' if log_y else ''})")
     for ax in list(axes.flat)[len(pairs) :]:
         ax.set_visible(False)
     axes[0, 0].legend(loc="best", fontsize=9)
@@ -590,6 +596,12 @@ def plot_pareto_front(
         title += f"; the first {_MAX_PAIRED_OBJECTIVES} objectives drawn"
     fig.suptitle(title, fontweight="bold")
     return fig
+
+
+def _spans_decades(values: pd.Series) -> bool:
+    """Positive values spanning more than two decades (parameter counts, latencies): a log axis."""
+    finite = values[np.isfinite(values.to_numpy(dtype=float))].astype(float)
+    return bool(len(finite)) and bool((finite > 0).all()) and float(finite.max() / finite.min()) > 100
 
 
 def plot_hypervolume_history(history: pd.DataFrame) -> Figure:
