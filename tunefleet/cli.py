@@ -212,6 +212,16 @@ def resume(directory: str, address: str | None, top: int) -> None:
     _sweep(lambda: resume_experiment(directory, address=address, console=_err), address, top)
 
 
+def _names(ctx: click.Context, param: click.Parameter, given: tuple[str, ...]) -> str | list[str] | None:
+    """``--metric a,b`` or ``--metric a --metric b``: one name, a list of names, or None."""
+    names = [name.strip() for value in given for name in value.split(",")]
+    if param.name == "mode" and (bad := [m for m in names if m not in ("min", "max")]):
+        raise click.BadParameter(f"{bad[0]!r}: each mode must be min or max", ctx, param)
+    if not given:
+        return None
+    return names[0] if len(names) == 1 else names
+
+
 def _ranking_options(func: F) -> F:
     """--metric, --mode and --scope: how trials of an experiment directory are ranked."""
     func = click.option(
@@ -222,17 +232,34 @@ def _ranking_options(func: F) -> F:
         help="Rank trials by their last reported value or by their best value over all iterations.",
     )(func)
     func = click.option(
-        "--mode", type=click.Choice(["min", "max"]), help="min or max (default: tunefleet.yaml, else Ray's)."
+        "--mode",
+        multiple=True,
+        callback=_names,
+        help="min or max, one per metric: --mode max,min (default: tunefleet.yaml, else Ray's).",
     )(func)
     return click.option(
-        "--metric", help="Metric to rank by (default: DIR/tunefleet.yaml, else what Ray Tune was given)."
+        "--metric",
+        multiple=True,
+        callback=_names,
+        help="Metric to rank by (default: DIR/tunefleet.yaml, else what Ray Tune was given); several "
+        "rank by Pareto front: --metric val_accuracy,params (or the option repeated).",
     )(func)
 
 
-def _load(directory: str, metric: str | None, mode: str | None, scope: str) -> Any:
+def _load(directory: str, metric: str | list[str] | None, mode: str | list[str] | None, scope: str) -> Any:
     from tunefleet.analysis import load_results
 
     return load_results(directory, metric=metric, mode=mode, scope=scope)  # type: ignore[arg-type]
+
+
+def _reference(ctx: click.Context, param: click.Parameter, given: str | None) -> tuple[float, ...] | None:
+    """``--reference 0.5,1e6``: one number per objective."""
+    if given is None:
+        return None
+    try:
+        return tuple(float(value) for value in given.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{given!r}: expected numbers separated by commas", ctx, param) from None
 
 
 def _check_output(output: str | None) -> None:
@@ -273,7 +300,13 @@ _directory_argument = click.argument("directory", type=click.Path(path_type=str)
 @_ranking_options
 @_clean_exits
 def analyze(
-    directory: str, fmt: str, top: int, output: str | None, metric: str | None, mode: str | None, scope: str
+    directory: str,
+    fmt: str,
+    top: int,
+    output: str | None,
+    metric: str | list[str] | None,
+    mode: str | list[str] | None,
+    scope: str,
 ) -> None:
     """Summarize an experiment directory (made by tunefleet or by plain Ray Tune)."""
     from tunefleet.analysis import render_summary
@@ -320,7 +353,12 @@ def analyze(
 @_ranking_options
 @_clean_exits
 def report(
-    directory: str, output: str | None, top: int, metric: str | None, mode: str | None, scope: str
+    directory: str,
+    output: str | None,
+    top: int,
+    metric: str | list[str] | None,
+    mode: str | list[str] | None,
+    scope: str,
 ) -> None:
     """Write one self-contained HTML report of an experiment (plots inline, opens offline)."""
     from tunefleet.analysis.report import build_report
@@ -401,6 +439,12 @@ def dashboard(
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
 )
+@click.option(
+    "--reference",
+    callback=_reference,
+    help="Multi-objective sweeps: the hypervolume's reference point, one value per objective "
+    "(default: the worst value of each objective over all the sweeps' trials).",
+)
 @_ranking_options
 @_clean_exits
 def compare(
@@ -409,13 +453,15 @@ def compare(
     x_axis: str,
     output: str | None,
     fmt: str,
-    metric: str | None,
-    mode: str | None,
+    reference: tuple[float, ...] | None,
+    metric: str | list[str] | None,
+    mode: str | list[str] | None,
     scope: str,
 ) -> None:
-    """Compare sweeps on one metric: best value, compute used, time to --target."""
+    """Compare sweeps on one metric: best value, compute used, time to --target; several
+    objectives: each sweep's hypervolume too."""
     from tunefleet.analysis.compare import compare as compare_sweeps
-    from tunefleet.analysis.compare import compare_figure, compare_html
+    from tunefleet.analysis.compare import compare_figure, compare_html, reference_note
     from tunefleet.analysis.tables import render_frame
 
     suffix = Path(output).suffix.lower() if output else ""
@@ -423,16 +469,20 @@ def compare(
         raise TunefleetError(f"-o {output}: expected a .html, .png, .svg or .pdf file name")
     _check_output(output)
     sweeps = [_load(d, metric, mode, scope) for d in directories]
-    table = compare_sweeps(sweeps, target)
+    table = compare_sweeps(sweeps, target, reference)
     if fmt == "json":
         click.echo(table.to_json(orient="records", indent=2))
     elif fmt == "csv":
         click.echo(table.to_csv(index=False), nl=False)
     else:
-        render_frame(table.drop(columns=["path"]), make_console(), label="name")
+        shown = table.drop(columns=["path", "hypervolume_reference"], errors="ignore")
+        render_frame(shown, make_console(), label="name")
+        if "hypervolume" in table:
+            point = table["hypervolume_reference"].iloc[0]
+            echo(make_console(), reference_note(sweeps[0].objectives, point, reference is not None))
     if output:
         if suffix in {".html", ".htm"}:
-            page = compare_html(sweeps, x_axis, target)
+            page = compare_html(sweeps, x_axis, target, reference)
             with _writing(output):
                 Path(output).write_text(page, encoding="utf-8")
         else:

@@ -1,4 +1,4 @@
-"""Best so far, time to a target and the PBT lineage, on constructed data (no Ray needed)."""
+"""Best so far, time to a target, the PBT lineage and importance, on constructed data (no Ray needed)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tunefleet.analysis.curves import best_so_far, time_to_target
+from tests.analysis.helpers import ScriptedTrial, write_sweep
+from tunefleet.analysis import load_results
+from tunefleet.analysis.curves import anytime_curve, best_so_far, time_to_target
+from tunefleet.analysis.importance import oob_permutation_importance
 from tunefleet.analysis.pbt import LINEAGE_KEYS, read_lineage, schedule
 from tunefleet.errors import TunefleetError
 
@@ -110,3 +113,25 @@ def test_a_lineage_line_with_other_keys_is_rejected_naming_the_line(tmp_path: Pa
 
     with pytest.raises(TunefleetError, match=r"pbt_lineage\.jsonl:1: expected an object with keys"):
         read_lineage(path)
+
+
+def test_importance_of_a_few_trials_skips_trees_that_left_no_trial_out() -> None:
+    # With 5 trials, some of the 100 bootstrap samples hold every trial: no out-of-bag row.
+    features = np.arange(5.0).reshape(-1, 1)
+
+    drops = oob_permutation_importance(features, features[:, 0] ** 2, seed=0)
+
+    assert drops.shape == (1, 10)
+    assert np.isfinite(drops).all()
+
+
+def test_the_anytime_curve_of_results_without_rays_time_this_iter_s_counts_no_trial_seconds(
+    tmp_path: Path,
+) -> None:
+    trials = [ScriptedTrial("a", {"lr": 0.1}, [{"loss": 0.5}, {"loss": 0.3}], start=0)]
+    sweep = write_sweep(tmp_path / "plain", trials, {"metric": "loss", "mode": "min"}, ray_bookkeeping=False)
+
+    curve = anytime_curve(load_results(sweep))
+
+    assert curve["best_so_far"].iloc[-1] == pytest.approx(0.3)
+    assert list(curve["trial_seconds"]) == [0.0, 0.0]

@@ -8,7 +8,7 @@ test_import_graph.py checks it):
   ``failures`` reads error.txt; ``export`` makes the JSON summary, CSV and Parquet;
 * ``results`` is the facade, :class:`ExperimentResults` and :func:`load_results`, composing
   the above; nothing else in the package imports it;
-* ``hyperparams``, ``importance``, ``curves``, ``compute``, ``pbt`` and ``compare`` compute
+* ``hyperparams``, ``importance``, ``curves``, ``compute``, ``pbt``, ``pareto`` and ``compare`` compute
   DataFrames (or NamedTuples) from any :class:`~tunefleet.analysis.interface.Results`;
   :mod:`tunefleet.analysis.plots` draws them, :mod:`tunefleet.analysis.tables` prints them and
   :mod:`tunefleet.analysis.report` assembles the HTML report.
@@ -36,6 +36,7 @@ from tunefleet.analysis.curves import (
 from tunefleet.analysis.export import summary_to_csv
 from tunefleet.analysis.hyperparams import hyperparameters
 from tunefleet.analysis.importance import importance, marginal_effects
+from tunefleet.analysis.pareto import front_staircase, hypervolume_history, pareto_points
 from tunefleet.analysis.pbt import lineage, schedule
 from tunefleet.analysis.report import build_report, write_report
 from tunefleet.analysis.results import ExperimentResults, load_results
@@ -49,13 +50,16 @@ __all__ = [
     "build_report",
     "compare",
     "compute_accounting",
+    "front_staircase",
     "hyperparameters",
+    "hypervolume_history",
     "importance",
     "learning_curves",
     "lineage",
     "load_results",
     "marginal_effects",
     "optimization_history",
+    "pareto_points",
     "render_summary",
     "rung_counts",
     "schedule",

@@ -187,7 +187,8 @@ def anytime_curve(results: Results) -> pd.DataFrame:
         ``best_so_far``.
     """
     history = results.history(bookkeeping=True)
-    step = pd.to_numeric(history.get("time_this_iter_s"), errors="coerce")
+    reported_step = history.get("time_this_iter_s")  # Ray's; another writer's results may lack it
+    step = None if reported_step is None else pd.to_numeric(reported_step, errors="coerce")
     values = _metric_values(history, results.metric)
     if results.scope == "last":
         values = _ranking_values(history["trial_id"], values, results)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tunefleet.analysis.loading import TrialRecord
+from tunefleet.analysis.pareto import sweep_hypervolume
 from tunefleet.analysis.ranking import RankedTrial
 from tunefleet.rundir import TUNER_PKL
 
@@ -41,7 +42,8 @@ def build_summary(
     unfinished = sum(r.unfinished for r in records)
     resumable = unfinished > 0 and bool(results.settings) and (results.path / TUNER_PKL).is_file()
     errors = results.errors()
-    summary = {
+    multi = len(results.objectives) > 1
+    summary: dict[str, Any] = {
         "experiment": {"path": str(results.path), "name": results.name},
         "metric": results.metric,
         "mode": results.mode,
@@ -52,8 +54,8 @@ def build_summary(
         "num_unfinished": unfinished,
         "resume_command": _resume_command(results.path) if resumable else None,
         "status_counts": {s: statuses[s] for s in _sort_statuses(statuses)},
-        "best": _trial_object(best[0]) if best else None,
-        "top": [_trial_object(t) for t in best[:top]],
+        "best": _trial_object(best[0], multi) if best else None,
+        "top": [_trial_object(t, multi) for t in best[:top]],
         "test_metrics": held_out_metrics(best[0].metrics) if best else {},
         "errors": [
             {
@@ -66,7 +68,39 @@ def build_summary(
             for row in errors.itertuples(index=False)
         ],
     }
+    if multi:
+        summary = _with_pareto_front(summary, results, best)
     return cast("dict[str, Any]", jsonable(summary))
+
+
+def _with_pareto_front(
+    summary: dict[str, Any], results: Results, ranked: list[RankedTrial]
+) -> dict[str, Any]:
+    """``summary`` with ``objectives`` after ``mode``, ``pareto_front`` and ``hypervolume`` after
+    ``top`` (``ranked``: the ranked trials, best first)."""
+    metrics = [o.metric for o in results.objectives]
+    front = [
+        {
+            "trial_id": t.record.trial_id,
+            "values": dict(zip(metrics, t.values, strict=True)),
+            "config": t.record.config,
+            "training_iteration": t.metrics.get("training_iteration"),
+            "status": t.record.status,
+        }
+        for t in ranked
+        if t.front == 1
+    ]
+    volume = sweep_hypervolume([t.values for t in ranked], results.objectives)
+    reference = dict(zip(metrics, volume.reference, strict=True)) if volume.reference else None
+    added: dict[str, dict[str, Any]] = {
+        "mode": {"objectives": [{"metric": o.metric, "mode": o.mode} for o in results.objectives]},
+        "top": {"pareto_front": front, "hypervolume": {"value": volume.value, "reference": reference}},
+    }
+    out: dict[str, Any] = {}
+    for key, value in summary.items():
+        out[key] = value
+        out.update(added.get(key, {}))
+    return out
 
 
 def held_out_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,8 +152,9 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _trial_object(trial: RankedTrial) -> dict[str, Any]:
+def _trial_object(trial: RankedTrial, multi_objective: bool) -> dict[str, Any]:
     """A trial as it appears under ``best`` and ``top`` of the summary."""
+    front = {"front": trial.front} if multi_objective else {}
     return {
         "trial_id": trial.record.trial_id,
         "config": trial.record.config,
@@ -129,6 +164,7 @@ def _trial_object(trial: RankedTrial) -> dict[str, Any]:
         "time_total_s": trial.metrics.get("time_total_s"),
         "status": trial.record.status,
         "diverged": trial.record.diverged,
+        **front,
     }
 
 

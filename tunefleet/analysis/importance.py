@@ -116,6 +116,8 @@ def oob_permutation_importance(
         copies = 1 if column is None else repeats
         total = np.zeros((copies, len(target)))
         for tree, rows in zip(forest.estimators_, left_out, strict=True):
+            if not len(rows):  # a bootstrap sample of a few trials can hold every one of them
+                continue
             x = np.tile(features[rows], (copies, 1))  # every shuffle in one predict call
             if column is not None:
                 x[:, column] = np.concatenate(

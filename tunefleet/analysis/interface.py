@@ -14,6 +14,8 @@ from typing import Any, Literal, Protocol
 
 import pandas as pd
 
+from tunefleet.objectives import Objective
+
 __all__ = ["CONFIG_PREFIX", "Mode", "Results", "Scope"]
 
 #: Which result ranks a trial: its last one, or its best over all iterations.
@@ -24,11 +26,13 @@ CONFIG_PREFIX = "config/"
 
 
 class Results(Protocol):
-    """A loaded experiment, ranked by ``metric``; see
-    :class:`~tunefleet.analysis.results.ExperimentResults` for what each member returns."""
+    """A loaded experiment, ranked by ``metric`` (the first of its ``objectives``; with several,
+    by Pareto front first); see :class:`~tunefleet.analysis.results.ExperimentResults` for what
+    each member returns."""
 
     path: Path
     name: str
+    objectives: tuple[Objective, ...]
     metric: str
     mode: Mode
     scope: Scope

@@ -1,7 +1,7 @@
-"""From an experiment directory to what ranking needs: settings, objective, results, records.
+"""From an experiment directory to what ranking needs: settings, objectives, results, records.
 
 :func:`~tunefleet.rundir.read_ray_run` reads Ray's files; this module checks the
-directory, reads tunefleet's own ``tunefleet.yaml``, settles the metric and mode, builds the
+directory, reads tunefleet's own ``tunefleet.yaml``, settles the objectives, builds the
 frame of every reported result and one :class:`TrialRecord` (arrays) per trial.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast, get_args
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ import pandas as pd
 from tunefleet.analysis.interface import CONFIG_PREFIX, Mode
 from tunefleet.divergence import DIVERGED, is_diverged
 from tunefleet.errors import TunefleetError, did_you_mean
+from tunefleet.objectives import Objective, objectives_of
 from tunefleet.rundir import (
     EXPERIMENT_FILE,
     FINAL_STATUSES,
@@ -37,7 +38,7 @@ __all__ = [
     "check_metric_reported",
     "is_metric_column",
     "ordered_union",
-    "resolve_objective",
+    "resolve_objectives",
     "results_frame",
     "trial_records",
 ]
@@ -111,17 +112,29 @@ def check_experiment_dir(exp_dir: Path) -> None:
     raise TunefleetError(message)
 
 
-def resolve_objective(
-    exp_dir: Path, settings: Mapping[str, Any], files: RayRunFiles, metric: str | None, mode: str | None
-) -> tuple[str, Mode]:
-    """Metric and mode from the arguments, else tunefleet.yaml, else what Ray Tune was given.
+def resolve_objectives(
+    exp_dir: Path,
+    settings: Mapping[str, Any],
+    files: RayRunFiles,
+    metric: str | Sequence[str] | None,
+    mode: str | Sequence[str] | None,
+) -> tuple[Objective, ...]:
+    """The objectives: metric and mode from the arguments, else tunefleet.yaml, else what Ray Tune
+    was given.
 
-    For a plain Ray Tune directory the metric is in the experiment state and the mode in
-    ``tuner.pkl`` (read only when needed: unpickling it imports Ray).
+    Either may be one name or a list (``metric: [val_accuracy, params]``, ``mode: [max, min]``). A
+    metric given without a mode takes the mode tunefleet.yaml gives that metric when it is one of
+    the sweep's objectives (``--metric params`` on an accuracy-vs-params sweep ranks by params,
+    ``min``), else tunefleet.yaml's mode. For a plain Ray Tune directory the metric is in the
+    experiment state and the mode in ``tuner.pkl`` (read only when needed: unpickling it imports
+    Ray).
     """
     yaml_path = exp_dir / EXPERIMENT_FILE
-    metric = metric if metric is not None else settings.get("metric")
-    mode = mode if mode is not None else settings.get("mode")
+    saved_metric, saved_mode = settings.get("metric"), settings.get("mode")
+    if metric is not None and mode is None:
+        mode = _saved_modes(_as_names(metric), saved_metric, saved_mode)
+    metric = metric if metric is not None else saved_metric
+    mode = mode if mode is not None else saved_mode
     if metric is None:
         metric = files.metric
     if mode is None:
@@ -136,11 +149,32 @@ def resolve_objective(
             f"{exp_dir}: no {' or '.join(missing)} to rank trials by ({source}); pass "
             + " and ".join(f"{key}=... (CLI: --{key})" for key in missing)
         )
-    if not isinstance(metric, str) or not metric:
+    names = _as_names(metric)
+    if not names or not all(isinstance(name, str) and name for name in names):
         raise TunefleetError(f"{exp_dir}: metric must be a non-empty string, got {metric!r}")
-    if mode not in get_args(Mode):
+    if not all(m in get_args(Mode) for m in _as_names(mode)):
         raise TunefleetError(f"{exp_dir}: mode must be 'min' or 'max', got {mode!r}")
-    return metric, cast("Mode", mode)
+    try:
+        return objectives_of(metric, mode)  # type: ignore[arg-type]  # both checked just above
+    except ValueError as exc:
+        raise TunefleetError(f"{exp_dir}: {exc} (metric {metric!r}, mode {mode!r})") from None
+
+
+def _as_names(value: Any) -> list[Any]:
+    """One name or a list of names (as an experiment file or the CLI gives them), as a list."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _saved_modes(metrics: list[Any], saved_metric: Any, saved_mode: Any) -> Any:
+    """The modes tunefleet.yaml gives ``metrics`` when each is one of its objectives, else its mode."""
+    try:
+        saved = {o.metric: o.mode for o in objectives_of(saved_metric, saved_mode)}
+    except (TypeError, ValueError):
+        return saved_mode
+    if not all(isinstance(m, str) and m in saved for m in metrics):
+        return saved_mode
+    modes = [saved[m] for m in metrics]
+    return modes[0] if len(modes) == 1 else modes
 
 
 def check_metric_reported(exp_dir: Path, files: RayRunFiles, metric: str) -> None:

@@ -1,7 +1,8 @@
 """Draw the analysis data: every function takes DataFrames and returns a matplotlib Figure.
 
 The data comes from :mod:`tunefleet.analysis.curves`, :mod:`~tunefleet.analysis.importance`,
-:mod:`~tunefleet.analysis.compute` and :mod:`~tunefleet.analysis.pbt`; nothing here reads
+:mod:`~tunefleet.analysis.compute`, :mod:`~tunefleet.analysis.pbt` and
+:mod:`~tunefleet.analysis.pareto`; nothing here reads
 files. One idea per figure, stated in its title; axes say their units.
 
 Example:
@@ -12,8 +13,9 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,16 +29,19 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from tunefleet.analysis.compute import ComputeAccounting
+    from tunefleet.objectives import Objective
 
 __all__ = [
     "plot_compare",
     "plot_compute",
+    "plot_hypervolume_history",
     "plot_importance",
     "plot_learning_curves",
     "plot_lineage",
     "plot_marginal_effects",
     "plot_optimization_history",
     "plot_parallel_coordinates",
+    "plot_pareto_front",
     "plot_rungs",
     "plot_schedule",
 ]
@@ -505,4 +510,129 @@ def plot_compare(
     ax.set_ylabel(f"best {metric} so far ({_better(mode)})")
     ax.legend(loc="best")
     _title(ax, f"Best {metric} so far: which sweep gets there with less compute")
+    return fig
+
+
+#: Pairs of objectives drawn for a sweep with more than two (the first four: at most 6 panels).
+_MAX_PAIRED_OBJECTIVES = 4
+
+
+def plot_pareto_front(
+    points: pd.DataFrame, objectives: Sequence[Objective], staircase: pd.DataFrame | None = None
+) -> Figure:
+    """Every trial on two objectives, the Pareto front in red.
+
+    With two objectives, one plot: the front joined as the staircase that bounds what it dominates
+    (shaded: the area the hypervolume measures). An objective whose values are positive and span
+    more than two decades is drawn on a log axis. With more, one plot per pair of the first four
+    objectives, the front (non-dominated on all of them) in red and no staircase: a projection of
+    that front is not a staircase.
+
+    Args:
+        points: :func:`tunefleet.analysis.pareto.pareto_points`.
+        objectives: The sweep's objectives.
+        staircase: :func:`tunefleet.analysis.pareto.front_staircase` (two objectives).
+    """
+    shown = list(objectives[:_MAX_PAIRED_OBJECTIVES])
+    pairs = list(itertools.combinations(range(len(shown)), 2))
+    ncols = min(3, len(pairs))
+    nrows = math.ceil(len(pairs) / ncols)
+    single = len(pairs) == 1
+    fig, axes = _figure(
+        ncols=ncols, nrows=nrows, width=7.5 if single else 3.6 * ncols, height=5.0 if single else 3.2 * nrows
+    )
+    front = points["pareto"].to_numpy(dtype=bool)
+    for ax, (i, j) in zip(axes.flat, pairs, strict=False):
+        x, y = shown[i], shown[j]
+        ax.scatter(
+            points[x.metric][~front],
+            points[y.metric][~front],
+            s=22,
+            color=DONE,
+            alpha=0.6,
+            edgecolors="none",
+            label="trial",
+        )
+        if single and staircase is not None and len(staircase):
+            sx, sy = staircase[x.metric].to_numpy(), staircase[y.metric].to_numpy()
+            corner_x, corner_y = sx[-1], sy[0]  # the reference point
+            ax.fill(
+                [*sx, corner_x], [*sy, corner_y], color=BEST, alpha=0.08, linewidth=0, label="dominated area"
+            )
+            ax.plot(sx, sy, color=BEST, linewidth=1.5, zorder=3)
+            ax.plot([corner_x], [corner_y], "x", color="black", markersize=7, label="reference point")
+        ax.scatter(
+            points[x.metric][front],
+            points[y.metric][front],
+            s=40,
+            color=BEST,
+            zorder=4,
+            label="Pareto front",
+        )
+        if single and front.sum() <= 12:
+            for _, row in points[front].iterrows():
+                ax.annotate(
+                    str(row["trial_id"]),
+                    (row[x.metric], row[y.metric]),
+                    textcoords="offset points",
+                    xytext=(5, 4),
+                    fontsize=8,
+                )
+        log_x, log_y = (_spans_decades(points[o.metric]) for o in (x, y))
+        if log_x:
+            ax.set_xscale("log")
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_xlabel(f"{x.metric} ({_better(x.mode)}{', log scale' if log_x else ''})")
+        ax.set_ylabel(f"{y.metric} ({_better(y.mode)}{', log scale' if log_y else ''})")
+    for ax in list(axes.flat)[len(pairs) :]:
+        ax.set_visible(False)
+    axes[0, 0].legend(loc="best", fontsize=9)
+    ranked = points[[o.metric for o in objectives]].notna().all(axis=1).sum()
+    title = (
+        f"Pareto front: {int(front.sum())} of {plural(int(ranked), 'trial')}, none beaten on every objective"
+    )
+    if len(objectives) > _MAX_PAIRED_OBJECTIVES:
+        title += f"; the first {_MAX_PAIRED_OBJECTIVES} objectives drawn"
+    fig.suptitle(title, fontweight="bold")
+    return fig
+
+
+def _spans_decades(values: pd.Series) -> bool:
+    """Positive values spanning more than two decades (parameter counts, latencies): a log axis."""
+    finite = values[np.isfinite(values.to_numpy(dtype=float))].astype(float)
+    return bool(len(finite)) and bool((finite > 0).all()) and float(finite.max() / finite.min()) > 100
+
+
+def plot_hypervolume_history(history: pd.DataFrame) -> Figure:
+    """The hypervolume after each finished trial, over wall time and over trial index.
+
+    Args:
+        history: :func:`tunefleet.analysis.pareto.hypervolume_history`.
+    """
+    fig, axes = _figure(ncols=2)
+    ended = history.dropna(subset=["end_wall_time_s"]).sort_values("end_wall_time_s", kind="stable")
+    scale, unit = _duration_unit(history["end_wall_time_s"].to_numpy(dtype=float))
+    for ax, x, y, label in (
+        (
+            axes[0, 0],
+            ended["end_wall_time_s"] / scale,
+            ended["hypervolume_by_time"],
+            f"wall time since start ({unit})",
+        ),
+        (axes[0, 1], history["trial_index"], history["hypervolume"], "trial (in order started)"),
+    ):
+        ax.step(x, y, where="post", color=BEST, linewidth=2)
+        ax.plot(x, y, "o", color=BEST, markersize=3)
+        ax.set_xlabel(label)
+        ax.set_ylabel("hypervolume (higher is better)")
+    _integer_ticks(axes[0, 1].xaxis)
+    final = history["hypervolume"].iloc[-1] if len(history) else math.nan
+    if math.isfinite(final):
+        reached = ended.loc[ended["hypervolume_by_time"] >= final, "end_wall_time_s"].min() / scale
+        trials = plural(len(history), "trial")
+        title = f"Hypervolume {_fmt(final)}, reached after {reached:.3g} {unit} (of {trials})"
+    else:
+        title = "No trial reported every objective"
+    fig.suptitle(title, fontweight="bold")
     return fig

@@ -8,12 +8,21 @@ A trial is summarized at one *ranking point*, a single reported result:
 
 Trials are ranked by the metric's value there. A trial whose value is missing, NaN or
 infinite is not ranked (Ray's ``get_best_trial`` skips those too) and sorts last.
+
+A multi-objective sweep (``metric: [val_accuracy, params]``) uses the same rule: the ranking point
+is chosen by the first objective (its last result, or its best over all iterations), and every
+objective is read at that one result, so each trial is one point its model really reached. An
+objective the ranking result lacks (``params`` reported once, at the start) is the latest value the
+trial reported before it. Trials are then ranked by Pareto front (non-dominated sorting: the
+trials no other trial beats on every objective are front 1, then the front of those left, ...),
+and within a front by the first objective. A trial missing an objective is not ranked.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,9 +31,10 @@ import pandas as pd
 from tunefleet.analysis.failures import error_headline
 from tunefleet.analysis.interface import CONFIG_PREFIX, Mode, Scope
 from tunefleet.analysis.loading import TrialRecord, is_metric_column, ordered_union
+from tunefleet.objectives import Objective, non_dominated_sort
 from tunefleet.rundir import flatten
 
-__all__ = ["RankedTrial", "rank", "trials_frame"]
+__all__ = ["RankedTrial", "metric_column", "rank", "trials_frame"]
 
 # Columns of ExperimentResults.trials() that are not reported metrics. A metric with one of
 # these names is shown as reported/<name> instead.
@@ -38,27 +48,40 @@ class RankedTrial:
     record: TrialRecord
     value: float  # NaN when the trial has no rankable value
     metrics: dict[str, Any]  # reported scalar metrics at the ranking point
+    values: tuple[float, ...]  # each objective's value there (the first is ``value``); NaN: none
+    front: int | None = None  # 1: on the Pareto front (several objectives; None: one, or unranked)
 
     @property
     def ranked(self) -> bool:
-        return math.isfinite(self.value)
+        return all(math.isfinite(v) for v in self.values)
 
 
-def rank(records: list[TrialRecord], metric: str, mode: Mode, scope: Scope) -> list[RankedTrial]:
-    """Every trial at its ranking point, best first, unranked trials last."""
-    ranked = [_at_ranking_point(record, metric, mode, scope) for record in records]
+def rank(records: list[TrialRecord], objectives: Sequence[Objective], scope: Scope) -> list[RankedTrial]:
+    """Every trial at its ranking point, best first (by front, then by the first objective),
+    unranked trials last."""
+    ranked = [_at_ranking_point(record, objectives, scope) for record in records]
+    if len(objectives) > 1:
+        fronts = non_dominated_sort([t.values for t in ranked], objectives)
+        number = {i: n for n, front in enumerate(fronts, start=1) for i in front}
+        ranked = [replace(t, front=number[i] if t.ranked else None) for i, t in enumerate(ranked)]
     # Stable sort: ties keep ExperimentAnalysis' trial order, so the first trial is the one
     # get_best_trial() returns.
-    sign = 1.0 if mode == "min" else -1.0
-    ranked.sort(key=lambda t: (0, sign * t.value) if t.ranked else (1, 0.0))
+    sign = objectives[0].sign
+    ranked.sort(key=lambda t: (0, t.front or 0, sign * t.value) if t.ranked else (1, 0, 0.0))
     return ranked
 
 
-def trials_frame(ranked: list[RankedTrial]) -> pd.DataFrame:
-    """The table of ``ExperimentResults.trials()``: one row per ranked trial, in order."""
+def metric_column(metric: str) -> str:
+    """The column of ``ExperimentResults.trials()`` holding a reported metric."""
+    return f"reported/{metric}" if metric in _RESERVED_COLUMNS else metric
+
+
+def trials_frame(ranked: list[RankedTrial], multi_objective: bool = False) -> pd.DataFrame:
+    """The table of ``ExperimentResults.trials()``: one row per ranked trial, in order; with
+    ``multi_objective``, the ``pareto`` and ``front`` columns after ``value``."""
     fixed = ["training_iteration", "time_total_s"]
     metric_names = [m for m in ordered_union(t.metrics for t in ranked) if m not in fixed]
-    renamed = {m: f"reported/{m}" if m in _RESERVED_COLUMNS else m for m in metric_names}
+    renamed = {m: metric_column(m) for m in metric_names}
     flat_configs = [flatten(t.record.config, CONFIG_PREFIX) for t in ranked]
     rows = []
     for trial, flat_config in zip(ranked, flat_configs, strict=True):
@@ -67,6 +90,8 @@ def trials_frame(ranked: list[RankedTrial]) -> pd.DataFrame:
             "status": trial.record.status,
             "diverged": trial.record.diverged,
             "value": trial.value,
+            "pareto": trial.front == 1,
+            "front": trial.front,
             "training_iteration": trial.metrics.get("training_iteration"),
             "time_total_s": trial.metrics.get("time_total_s"),
         }
@@ -78,12 +103,16 @@ def trials_frame(ranked: list[RankedTrial]) -> pd.DataFrame:
         "status",
         "diverged",
         "value",
+        *(["pareto", "front"] if multi_objective else []),
         *fixed,
         *renamed.values(),
         *ordered_union(flat_configs),
     ]
     frame = pd.DataFrame.from_records(rows, columns=columns)
     frame["value"] = frame["value"].astype(float)
+    if multi_objective:
+        frame["pareto"] = frame["pareto"].astype(bool)
+        frame["front"] = pd.array(frame["front"], dtype="Int64")
     frame["training_iteration"] = pd.to_numeric(frame["training_iteration"]).astype("Int64")
     frame["time_total_s"] = pd.to_numeric(frame["time_total_s"]).astype(float)
     # object dtype with None: pandas 3 would infer its string dtype (NaN for missing) only
@@ -93,16 +122,25 @@ def trials_frame(ranked: list[RankedTrial]) -> pd.DataFrame:
     return frame
 
 
-def _at_ranking_point(record: TrialRecord, metric: str, mode: Mode, scope: Scope) -> RankedTrial:
-    position = _ranking_position(record, metric, mode, scope)
+def _at_ranking_point(record: TrialRecord, objectives: Sequence[Objective], scope: Scope) -> RankedTrial:
+    first = objectives[0]
+    position = _ranking_position(record, first.metric, first.mode, scope)
     if position is not None:
         point = {name: values[position] for name, values in record.columns.items()}
+        for objective in objectives[1:]:  # reported earlier only: its latest value before
+            earlier = record.columns.get(objective.metric)
+            if earlier is not None and not math.isfinite(_as_float(point.get(objective.metric))):
+                numeric = pd.to_numeric(earlier[: position + 1], errors="coerce").astype(float)
+                if (reported := np.flatnonzero(np.isfinite(numeric))).size:
+                    point[objective.metric] = earlier[reported[-1]]
     else:
         point = record.state_result
+    values = [_as_float(point.get(o.metric)) for o in objectives]
     return RankedTrial(
         record=record,
-        value=_as_float(point.get(metric)),
+        value=values[0],
         metrics={k: v for k, v in point.items() if is_metric_column(k) and _is_scalar(v)},
+        values=tuple(v if math.isfinite(v) else math.nan for v in values),
     )
 
 

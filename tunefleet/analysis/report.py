@@ -1,9 +1,10 @@
 """One self-contained HTML report of an experiment: no external URL, figures inlined as PNG.
 
 Sections, in order, are :data:`SECTIONS` (each has a stable ``id``): ``summary``, ``history``,
-``learning-curves``, ``importance``, ``marginal-effects``, ``parallel-coordinates``, ``rungs``,
+``pareto``, ``learning-curves``, ``importance``, ``marginal-effects``, ``parallel-coordinates``, ``rungs``,
 ``pbt``, ``compute``, ``errors``, ``experiment-file``. A section that does not apply (rungs
-without a scheduler that has rungs, PBT without a lineage) says so in one line.
+without a scheduler that has rungs, PBT without a lineage, a Pareto front with one objective)
+says so in one line.
 
 Adding a section is one builder function (results and summary in, HTML out) and one line in
 :data:`SECTIONS`; the navigation and the page follow that list.
@@ -30,6 +31,7 @@ from tunefleet.analysis.compute import compute_accounting
 from tunefleet.analysis.export import held_out_metrics
 from tunefleet.analysis.hyperparams import hyperparameters
 from tunefleet.analysis.importance import IMPORTANCE_METHOD, MIN_TRIALS, importance, marginal_effects
+from tunefleet.analysis.pareto import front_staircase, hypervolume_history, pareto_points, point_text
 from tunefleet.analysis.pbt import lineage, schedule
 from tunefleet.analysis.tables import noted_counts, status_label, varying_keys
 from tunefleet.console import plural
@@ -87,7 +89,7 @@ def build_report(results: Results, top: int = 10) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(results.name)}: tunefleet report</title><style>{CSS}</style></head><body>\n"
         f'<h1>{html.escape(results.name)}</h1>\n<p class="sub">{html.escape(str(results.path))} · '
-        f"ranked by <b>{html.escape(results.metric)}</b> ({results.mode}, scope={results.scope}) · "
+        f"ranked by {_ranking_text(results)} · "
         f"report made {when} by tunefleet</p>\n<nav>{nav}</nav>\n{body}\n</body></html>\n"
     )
 
@@ -158,6 +160,54 @@ def _history_section(results: Results, summary: Mapping[str, Any]) -> str:
     if not np.isfinite(history["value"]).any():
         return f'<p class="note">No trial reported a finite {html.escape(results.metric)}.</p>'
     return figure_to_img(plots.plot_optimization_history(history, results.metric, results.mode), "history")
+
+
+def _pareto_section(results: Results, summary: Mapping[str, Any]) -> str:
+    objectives = results.objectives
+    if len(objectives) == 1:
+        return (
+            f'<p class="note">One objective ({html.escape(results.metric)}): no Pareto front; the '
+            "optimization history shows the best so far.</p>"
+        )
+    volume = summary["hypervolume"]
+    if volume["value"] is None:
+        return '<p class="note">No trial reported every objective.</p>'
+    reference = tuple(volume["reference"][o.metric] for o in objectives)
+    points = pareto_points(results)
+    staircase = front_staircase(points, objectives, reference) if len(objectives) == 2 else None
+    front = summary["pareto_front"]
+    note = (
+        f"{plural(len(front), 'trial')} on the front (none of the others is better on every "
+        f"objective); hypervolume {_cell(volume['value'])} against {point_text(objectives, reference)}: "
+        f"the worst value of each objective over the trials. Each trial counts at its ranking "
+        f"result (scope={results.scope}, chosen by {results.metric}), every objective read there."
+    )
+    if len(objectives) > 2:
+        note += " More than two objectives: one plot per pair, the front (on all of them) in red."
+    configs = [flatten(trial["config"]) for trial in front]
+    varying = varying_keys(configs)
+    rows = [
+        [
+            trial["trial_id"],
+            *(_cell(trial["values"][o.metric]) for o in objectives),
+            _cell(trial["training_iteration"]),
+            ", ".join(f"{k}={_cell(flat.get(k))}" for k in varying),
+        ]
+        for trial, flat in zip(front, configs, strict=True)
+    ]
+    table = _table(
+        ["trial", *(o.metric for o in objectives), "iterations", "config (what differs)"],
+        rows,
+        left={0, len(objectives) + 2},
+    )
+    return (
+        f'<p class="note">{html.escape(note)}</p>\n'
+        + figure_to_img(plots.plot_pareto_front(points, objectives, staircase), "Pareto front")
+        + figure_to_img(
+            plots.plot_hypervolume_history(hypervolume_history(results, reference)), "hypervolume"
+        )
+        + f"\n<h3>The front, best {html.escape(results.metric)} first</h3>\n{table}"
+    )
 
 
 def _learning_curves_section(results: Results, summary: Mapping[str, Any]) -> str:
@@ -317,6 +367,7 @@ def _experiment_file_section(results: Results, summary: Mapping[str, Any]) -> st
 SECTIONS: tuple[Section, ...] = (
     Section("summary", "Summary", _summary_section),
     Section("history", "Optimization history", _history_section),
+    Section("pareto", "Pareto front", _pareto_section),
     Section("learning-curves", "Learning curves", _learning_curves_section),
     Section("importance", "Hyperparameter importance", _importance_section),
     Section("marginal-effects", "Marginal effects", _marginal_effects_section),
@@ -330,6 +381,14 @@ SECTIONS: tuple[Section, ...] = (
 
 
 # -- small helpers ----------------------------------------------------------------------------
+
+
+def _ranking_text(results: Results) -> str:
+    """``<b>val_loss</b> (min, scope=last)``, or with several objectives the Pareto front on each."""
+    if len(results.objectives) == 1:
+        return f"<b>{html.escape(results.metric)}</b> ({results.mode}, scope={results.scope})"
+    names = ", ".join(f"<b>{html.escape(o.metric)}</b> ({o.mode})" for o in results.objectives)
+    return f"Pareto front on {names}, then {html.escape(results.metric)} (scope={results.scope})"
 
 
 def _cell(value: Any) -> str:

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
@@ -37,13 +38,14 @@ from tunefleet.analysis.loading import (
     check_experiment_dir,
     check_metric_reported,
     is_metric_column,
-    resolve_objective,
+    resolve_objectives,
     results_frame,
     trial_records,
 )
 from tunefleet.analysis.pbt import lineage, schedule
 from tunefleet.analysis.ranking import RankedTrial, rank, trials_frame
 from tunefleet.errors import TunefleetError
+from tunefleet.objectives import Objective
 from tunefleet.rundir import RayRunFiles, read_experiment_settings, read_ray_run
 
 __all__ = ["ExperimentResults", "Scope", "load_results"]
@@ -51,8 +53,8 @@ __all__ = ["ExperimentResults", "Scope", "load_results"]
 
 def load_results(
     path: str | os.PathLike[str],
-    metric: str | None = None,
-    mode: str | None = None,
+    metric: str | Sequence[str] | None = None,
+    mode: str | Sequence[str] | None = None,
     scope: Scope = "last",
 ) -> ExperimentResults:
     """Load a Ray Tune experiment directory.
@@ -62,9 +64,13 @@ def load_results(
     Args:
         path: The experiment directory (``storage_path/name``), the one holding
             ``experiment_state-*.json``.
-        metric: Metric to rank trials by. Defaults to ``metric`` in ``<path>/tunefleet.yaml``. A
-            metric given here that no trial reported is an error listing the reported ones.
-        mode: ``"min"`` or ``"max"``. Defaults to ``mode`` in ``<path>/tunefleet.yaml``.
+        metric: Metric to rank trials by, or a list of them for a multi-objective view (trials
+            ranked by Pareto front, then by the first). Defaults to ``metric`` in
+            ``<path>/tunefleet.yaml`` (one name or a list). A metric given here that no trial
+            reported is an error listing the reported ones.
+        mode: ``"min"`` or ``"max"``, or one per metric. Defaults to ``mode`` in
+            ``<path>/tunefleet.yaml`` (for a metric given alone that is one of the sweep's
+            objectives: that objective's mode).
         scope: ``"last"`` ranks each trial by the last value it reported, ``"all"`` by the
             best value over all its iterations (see :mod:`tunefleet.analysis.ranking`).
 
@@ -89,18 +95,18 @@ def load_results(
     settings = read_experiment_settings(exp_dir)
     files = read_ray_run(exp_dir)
     asked_for = metric
-    metric, checked_mode = resolve_objective(exp_dir, settings, files, metric, mode)
+    objectives = resolve_objectives(exp_dir, settings, files, metric, mode)
     if asked_for is not None:
         # A metric asked for that no trial reported is a typo. The sweep's own metric unreported
         # is what the trials' errors explain (the summary lists them), not a reason to refuse.
-        check_metric_reported(exp_dir, files, metric)
+        for objective in objectives:
+            check_metric_reported(exp_dir, files, objective.metric)
     name = settings.get("name")
     return ExperimentResults(
         files,
         settings=settings,
         name=name if isinstance(name, str) and name else exp_dir.name,
-        metric=metric,
-        mode=checked_mode,
+        objectives=objectives,
         scope=scope,
     )
 
@@ -111,8 +117,11 @@ class ExperimentResults:
     Attributes:
         path: The experiment directory.
         name: The experiment's name (``name`` in tunefleet.yaml, else the folder's name).
-        metric: The metric trials are ranked by.
-        mode: ``"min"`` or ``"max"``.
+        objectives: The metrics the sweep optimizes and their modes (at least one). With several,
+            trials are ranked by Pareto front, then by the first (see
+            :mod:`tunefleet.analysis.ranking`).
+        metric: The metric trials are ranked by: the first objective's.
+        mode: ``"min"`` or ``"max"``: the first objective's.
         scope: ``"last"`` or ``"all"`` (see :mod:`tunefleet.analysis.ranking`).
         settings: ``tunefleet.yaml`` as a dict ({} for a plain Ray Tune directory).
 
@@ -125,14 +134,14 @@ class ExperimentResults:
         *,
         settings: dict[str, Any],
         name: str,
-        metric: str,
-        mode: Mode,
+        objectives: tuple[Objective, ...],
         scope: Scope,
     ) -> None:
         self.path = files.path
         self.name = name
-        self.metric = metric
-        self.mode: Mode = mode
+        self.objectives = objectives
+        self.metric = objectives[0].metric
+        self.mode: Mode = objectives[0].mode
         self.scope: Scope = scope
         self.settings = settings
         self._files = files
@@ -143,24 +152,35 @@ class ExperimentResults:
         self._errors_df: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
+        metric, mode = (
+            ([o.metric for o in self.objectives], [o.mode for o in self.objectives])
+            if self.multi_objective
+            else (self.metric, self.mode)
+        )
         return (
-            f"ExperimentResults({str(self.path)!r}, metric={self.metric!r}, mode={self.mode!r}, "
+            f"ExperimentResults({str(self.path)!r}, metric={metric!r}, mode={mode!r}, "
             f"scope={self.scope!r}, num_trials={len(self._files.trials)})"
         )
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether the trials are ranked on several objectives (by Pareto front)."""
+        return len(self.objectives) > 1
 
     def trials(self) -> pd.DataFrame:
         """One row per trial at its ranking point, best first (unranked trials last).
 
         Columns: ``trial_id``, ``status`` (Ray's), ``diverged`` (the last result said
         ``diverged: true`` or the metric went NaN/infinite: stopped, not failed), ``value``
-        (the metric at the ranking point),
-        ``training_iteration``, ``time_total_s``, every other reported metric (Ray's
-        bookkeeping keys left out; a metric named like a fixed column becomes
+        (the metric at the ranking point), for a multi-objective sweep ``pareto`` (on the Pareto
+        front) and ``front`` (1: the Pareto front, 2: the front once those are removed, ...;
+        <NA> for a trial missing an objective), ``training_iteration``, ``time_total_s``, every
+        other reported metric (Ray's bookkeeping keys left out; a metric named like a fixed column becomes
         ``reported/<name>``), the config as ``config/<key>`` columns (nested keys joined
         with ``/``), and ``error`` (the exception line of the latest failure, or None).
         """
         if self._trials_df is None:
-            self._trials_df = trials_frame(self._ranked_trials())
+            self._trials_df = trials_frame(self._ranked_trials(), self.multi_objective)
         return self._trials_df.copy()
 
     def history(self, bookkeeping: bool = False) -> pd.DataFrame:
@@ -256,6 +276,14 @@ class ExperimentResults:
             A trial object has ``trial_id``, ``config`` (nested), ``value``, ``metrics``,
             ``training_iteration``, ``time_total_s``, ``status`` and ``diverged``.
 
+            A multi-objective sweep adds ``objectives`` (``metric`` and ``mode`` of each;
+            ``metric`` and ``mode`` above are the first's, and ``top`` is ordered by front, then
+            by it), ``pareto_front`` (every trial on the front, best first objective first:
+            ``trial_id``, ``values`` (objective -> value), ``config``, ``training_iteration``,
+            ``status``), ``hypervolume`` (``value``, and ``reference``: objective -> the worst
+            value any trial had, see :mod:`tunefleet.analysis.pareto`; None with no trial having
+            every objective) and ``front`` to each trial object.
+
         Raises:
             TunefleetError: ``top`` is negative.
         """
@@ -275,5 +303,5 @@ class ExperimentResults:
 
     def _ranked_trials(self) -> list[RankedTrial]:
         if self._ranked is None:
-            self._ranked = rank(self._trial_records(), self.metric, self.mode, self.scope)
+            self._ranked = rank(self._trial_records(), self.objectives, self.scope)
         return self._ranked

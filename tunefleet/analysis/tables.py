@@ -50,7 +50,9 @@ def render_summary(
 
     The table has the rank, trial id, metric value, ``test_accuracy`` when reported,
     iterations, training time, status, and the config keys whose values differ between the
-    rows shown (floats with 4 significant digits).
+    rows shown (floats with 4 significant digits). A multi-objective summary shows each trial's
+    front (✓: on the Pareto front) and every objective instead of the metric value, then the
+    front's size and hypervolume.
 
     Args:
         summary: The dict returned by ``ExperimentResults.summary()``.
@@ -62,15 +64,20 @@ def render_summary(
     """
     console.print(_title(summary))
     top: Sequence[Mapping[str, Any]] = summary["top"]
+    metrics = [o["metric"] for o in summary.get("objectives") or [{"metric": summary["metric"]}]]
     if top:
         _print_fitting(console, _top_layouts(summary, top))
     elif summary["best"] is None:
-        console.print(Text(f"No trial reported a finite value of {summary['metric']!r}.", style="yellow"))
+        what = "a finite value of" if len(metrics) == 1 else "finite values of"
+        console.print(Text(f"No trial reported {what} {', '.join(map(repr, metrics))}.", style="yellow"))
+    if summary.get("pareto_front"):
+        console.print(_front_line(summary))
     best = summary["best"]
     if best is not None:
         flat = flatten(best["config"])
         pairs = ", ".join(f"{key}={_format(value)}" for key, value in flat.items())
-        line = Text.assemble(("Best config", "bold"), f" ({best['trial_id']}): ", pairs or "{}")
+        label = f"Best {summary['metric']} on the Pareto front" if len(metrics) > 1 else "Best config"
+        line = Text.assemble((label, "bold"), f" ({best['trial_id']}): ", pairs or "{}")
         console.print(line)
     held_out = summary.get("test_metrics") or {}
     if held_out:
@@ -155,9 +162,16 @@ def status_label(trial: Mapping[str, Any]) -> str:
 def _title(summary: Mapping[str, Any]) -> Text:
     counts = ", ".join(f"{n} {status}" for status, n in summary["status_counts"].items())
     counts = "; ".join(filter(None, [counts, ", ".join(noted_counts(summary))]))
+    objectives = summary.get("objectives")
+    if objectives:
+        ranking = (
+            ", ".join(f"{o['metric']} ({o['mode']})" for o in objectives) + f", scope={summary['scope']}"
+        )
+    else:
+        ranking = f"{summary['metric']} ({summary['mode']}, scope={summary['scope']})"
     return Text.assemble(
         (str(summary["experiment"]["name"]), "bold"),
-        f": {summary['metric']} ({summary['mode']}, scope={summary['scope']}), ",
+        f": {ranking}, ",
         plural(summary["num_trials"], "trial"),
         f" ({counts})" if counts else "",
     )
@@ -166,16 +180,22 @@ def _title(summary: Mapping[str, Any]) -> Text:
 def _top_layouts(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]]) -> list[list[RenderableType]]:
     """Ways to show the top trials, widest first: one table; the results, then the configs;
     the results, then the configs pivoted (a row per key); a line per trial."""
-    metric = summary["metric"]
-    show_extra = metric != _EXTRA_METRIC and any(_EXTRA_METRIC in t["metrics"] for t in top)
+    objectives = summary.get("objectives")
+    metrics = [o["metric"] for o in objectives] if objectives else [summary["metric"]]
+    show_extra = _EXTRA_METRIC not in metrics and any(_EXTRA_METRIC in t["metrics"] for t in top)
     configs = [flatten(t["config"]) for t in top]
     varying = varying_keys(configs)
 
     ids = [[str(rank), trial["trial_id"]] for rank, trial in enumerate(top, start=1)]
-    fields = [metric, *([_EXTRA_METRIC] if show_extra else []), "iter", "time", "status"]
+    ranking = ["front", *metrics] if objectives else metrics
+    fields = [*ranking, *([_EXTRA_METRIC] if show_extra else []), "iter", "time", "status"]
     values = [
         [
-            _format(trial["value"]),
+            *(
+                [_front_mark(trial.get("front")), *(_format(trial["metrics"].get(m)) for m in metrics)]
+                if objectives
+                else [_format(trial["value"])]
+            ),
             *([_format(trial["metrics"].get(_EXTRA_METRIC))] if show_extra else []),
             _format(trial["training_iteration"]),
             _format_duration(trial["time_total_s"]),
@@ -187,11 +207,12 @@ def _top_layouts(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]]) -
 
     numbers = {0, *range(2, 2 + len(fields) - 1)}  # rank and every field but the status
     keys = set(range(2 + len(fields), 2 + len(fields) + len(varying)))
+    bold = set(range(2 + len(ranking) - len(metrics), 2 + len(ranking)))  # the objectives
     rows = [i + v for i, v in zip(ids, values, strict=True)]
-    results = _grid(["#", "trial_id", *fields], rows, numbers, bold={2})
+    results = _grid(["#", "trial_id", *fields], rows, numbers, bold=bold)
     everything = [r + c for r, c in zip(rows, settings, strict=True)]
     layouts: list[list[RenderableType]] = [
-        [_grid(["#", "trial_id", *fields, *varying], everything, numbers | keys, bold={2})]
+        [_grid(["#", "trial_id", *fields, *varying], everything, numbers | keys, bold=bold)]
     ]
     if varying:
         by_trial = [i + c for i, c in zip(ids, settings, strict=True)]
@@ -202,6 +223,24 @@ def _top_layouts(summary: Mapping[str, Any], top: Sequence[Mapping[str, Any]]) -
     labels = [f"#{rank} {trial_id}" for rank, trial_id in ids]
     layouts.append([_lines(labels, [*fields, *varying], [row[2:] for row in everything])])
     return layouts
+
+
+def _front_mark(front: int | None) -> str:
+    """A trial's front as the table shows it: ✓ on the Pareto front, else its number."""
+    return _MISSING if front is None else "✓" if front == 1 else str(front)
+
+
+def _front_line(summary: Mapping[str, Any]) -> Text:
+    """``Pareto front: 3 trials (✓ above), hypervolume 100 against val_accuracy=0.6, params=500 ...``"""
+    volume = summary["hypervolume"]
+    text = f"{plural(len(summary['pareto_front']), 'trial')} (✓ above)"
+    if volume["value"] is not None:
+        reference = ", ".join(f"{m}={_format(v)}" for m, v in volume["reference"].items())
+        text += (
+            f", hypervolume {_format(volume['value'])} against {reference} "
+            "(the worst value of each objective)"
+        )
+    return Text.assemble(("Pareto front", "bold"), ": ", text)
 
 
 def _print_fitting(console: Console, layouts: Sequence[Sequence[RenderableType]]) -> None:
