@@ -388,6 +388,7 @@ function showSummary(data) {
   if (!s) { text("state", data.error ? "waiting" : "loading"); return; }
   const counts = Object.entries(s.status_counts).map(([k, n]) => n + " " + k.toLowerCase());
   if (s.num_diverged) counts.push(s.num_diverged + " diverged");
+  text("name", s.experiment.name);
   text("objective", s.metric + " (" + s.mode + ", scope=" + s.scope + ")");
   text("trial-count", String(s.num_trials));
   text("status-counts", counts.length ? "(" + counts.join(", ") + ")" : "");
