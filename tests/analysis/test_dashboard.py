@@ -97,7 +97,7 @@ def test_the_sections_are_the_reports_live_ones_and_are_sent_again_only_when_the
     assert "No trial failed." in by_id["errors"]
     assert not any(EXTERNAL.search(s["html"]) for s in answer["sections"])
     again = _json(server, f"/api/sections?have={answer['version']}")
-    assert again == {"version": answer["version"], "sections": None}
+    assert again == {"version": answer["version"], "sections": None, "due_in_s": None}
 
 
 def test_the_page_loads_only_its_own_script_and_forbids_the_browser_anything_else(
@@ -209,7 +209,8 @@ def test_figures_are_redrawn_at_most_once_per_render_interval(sweep: HandWritten
 
     later = live.sections(have=drawn["version"])
 
-    assert later == {"version": drawn["version"], "sections": None}
+    assert later["version"] == drawn["version"] and later["sections"] is None
+    assert 3590 < later["due_in_s"] <= 3600
     assert live.summary()["summary"]["best"]["trial_id"] == "a_00001"  # the numbers follow at once
 
 

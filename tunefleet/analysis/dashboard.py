@@ -150,22 +150,24 @@ class LiveExperiment:
     def sections(self, have: str | None = None) -> dict[str, Any]:
         """What ``/api/sections`` answers: ``version`` and ``sections`` (``id``, ``title``,
         ``html``: each of :data:`LIVE_SECTIONS`); ``sections`` is null when the page already has
-        ``version`` (``have``) or nothing has loaded yet."""
+        ``version`` (``have``) or nothing has loaded yet. ``due_in_s``: seconds until newer results
+        than ``version`` are drawn (ask again then), null when there are none."""
         with self._draw_lock:
             with self._lock:
                 self._refresh()
                 results, summary, key = self._results, self._summary, self._results_key
-            due = self._sections_key is None or time.monotonic() - self._drawn_at >= self._render_interval
-            if (
-                results is not None
-                and summary is not None
-                and key is not None
-                and key != self._sections_key
-                and due
-            ):
+            due_in = self._drawn_at + self._render_interval - time.monotonic()
+            stale = results is not None and key != self._sections_key
+            if stale and (due_in <= 0 or self._sections_key is None):
+                assert results is not None and summary is not None and key is not None
                 self._draw(results, summary, key)
+                stale = False
             unchanged = self._sections_key is None or self._sections_key == have
-            return {"version": self._sections_key, "sections": None if unchanged else self._sections}
+            return {
+                "version": self._sections_key,
+                "sections": None if unchanged else self._sections,
+                "due_in_s": max(0.0, due_in) if stale else None,
+            }
 
     def _refresh(self) -> None:
         now = time.monotonic()
@@ -200,6 +202,7 @@ class LiveExperiment:
         self._results, self._summary, self._results_key, self._error = results, summary, key, None
 
     def _draw(self, results: Results, summary: dict[str, Any], key: str) -> None:
+        self._drawn_at = time.monotonic()  # the interval runs from the start: a slow draw is no pause
         by_id = {section.id: section for section in report.SECTIONS}
         drawn = []
         for section_id in LIVE_SECTIONS:
@@ -211,7 +214,6 @@ class LiveExperiment:
                 body = f'<p class="note">Not drawn: {html.escape(f"{type(exc).__name__}: {exc}")}</p>'
             drawn.append({"id": section.id, "title": section.title, "html": body})
         self._sections, self._sections_key = drawn, key
-        self._drawn_at = time.monotonic()
 
 
 # -- the server -------------------------------------------------------------------------------
@@ -220,7 +222,10 @@ class LiveExperiment:
 class DashboardServer(ThreadingHTTPServer):
     """The HTTP server of one :class:`LiveExperiment` (see :func:`start_dashboard`)."""
 
-    daemon_threads = True  # a request in progress does not hold up Ctrl-C
+    # server_close() waits for the requests in progress (a redraw takes seconds): a thread still
+    # in matplotlib's C++ when the interpreter exits aborts it.
+    daemon_threads = False
+    block_on_close = True
 
     def __init__(self, address: tuple[str, int], live: LiveExperiment) -> None:
         self.live = live
@@ -264,6 +269,7 @@ _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 class _Handler(BaseHTTPRequestHandler):
     server: DashboardServer
+    timeout = 30  # a client that sends nothing does not hold a thread (nor Ctrl-C) for longer
     server_version = "tunefleet-dashboard"
     sys_version = ""
 
@@ -382,6 +388,7 @@ function showSummary(data) {
   if (!s) { text("state", data.error ? "waiting" : "loading"); return; }
   const counts = Object.entries(s.status_counts).map(([k, n]) => n + " " + k.toLowerCase());
   if (s.num_diverged) counts.push(s.num_diverged + " diverged");
+  text("name", s.experiment.name);
   text("objective", s.metric + " (" + s.mode + ", scope=" + s.scope + ")");
   text("trial-count", String(s.num_trials));
   text("status-counts", counts.length ? "(" + counts.join(", ") + ")" : "");
@@ -400,11 +407,15 @@ function showSummary(data) {
   }
 }
 async function showSections() {
+  if (fetching) return;
   fetching = true;
   try {
     const have = shown === null ? "" : "?have=" + encodeURIComponent(shown);
     const response = await fetch("/api/sections" + have, {cache: "no-store"});
-    replaceSections(await response.json());
+    const data = await response.json();
+    replaceSections(data);
+    // Newer results wait for the next redraw: ask again then rather than at a later poll.
+    if (data.due_in_s !== null) setTimeout(() => showSections().catch(() => {}), data.due_in_s * 1000 + 50);
   } finally {
     fetching = false;
   }
@@ -437,7 +448,7 @@ async function poll() {
     wait = data.refresh_s * 1000;
     showSummary(data);
     // Not awaited: the numbers go on following the directory while the figures are drawn.
-    if (data.version !== null && data.version !== shown && !fetching) showSections().catch(() => {});
+    if (data.version !== null && data.version !== shown) showSections().catch(() => {});
   } catch (error) {
     text("state", "dashboard not reachable");
   }
