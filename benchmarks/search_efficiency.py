@@ -330,8 +330,11 @@ def best_config_yaml(model: str, result: dict[str, Any], where: str) -> str:
     accuracies = ", ".join(f"{a:.3f}" for a in final["test_accuracy"])
     baseline = PAPER_BASELINES[model]
     header = (
-        f"# The best {model} configuration found by benchmarks/search_efficiency.py\n"
-        f"# ({result['search']['description']}, up to {result['search']['max_iterations']} iterations of "
+        # The first sentence is the description `tunefleet experiments` lists.
+        f"# The best {model} configuration found by tuning, retrained with seeds "
+        f"{final['seeds'][0]}-{final['seeds'][-1]}.\n"
+        f"# Found by benchmarks/search_efficiency.py ({result['search']['description']}, up to "
+        f"{result['search']['max_iterations']} iterations of "
         f"{final['spec']['space']['steps_per_iteration']} steps each, chosen by validation accuracy).\n"
         f"#\n"
         f"# Measured test accuracy, retrained with seeds {final['seeds'][0]}-{final['seeds'][-1]}: "

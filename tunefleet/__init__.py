@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from tunefleet.errors import ConfigError, TunefleetError
 
-__version__ = "0.1.0"
-
 __all__ = [
     "ConfigError",
     "Experiment",
@@ -40,8 +38,15 @@ if TYPE_CHECKING:
     from tunefleet.run import run_experiment
     from tunefleet.trainables import TorchTrainable
 
+    __version__: str
+
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        # One source, pyproject.toml's version, as installed (what `tunefleet --version` prints).
+        from importlib.metadata import version
+
+        return version("tunefleet")
     if name in _LAZY:
         import importlib
 

@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -68,7 +69,8 @@ _set_option = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="tunefleet")
+# The installed package's version, as "tunefleet, version X" however the command was started.
+@click.version_option(package_name="tunefleet", prog_name="tunefleet")
 def main() -> None:
     """Cluster-scale hyperparameter tuning for PyTorch on Ray Tune."""
 
@@ -82,12 +84,15 @@ _storage_option = click.option(
 
 
 @main.command()
-@click.argument("experiment", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("experiment", type=click.Path(path_type=str))
 @_set_option
 @_storage_option
 @_clean_exits
 def validate(experiment: str, overrides: tuple[str, ...], storage: str | None) -> None:
-    """Check an experiment file, and that results can be written, without starting anything."""
+    """Check an experiment file, and that results can be written, without starting anything.
+
+    EXPERIMENT is a YAML file, or the name of a shipped experiment (see `tunefleet experiments`).
+    """
     from tunefleet.config import check_storage, load_experiment
 
     exp = load_experiment(experiment, overrides)
@@ -100,7 +105,7 @@ def validate(experiment: str, overrides: tuple[str, ...], storage: str | None) -
 
 
 @main.command()
-@click.argument("experiment", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("experiment", type=click.Path(path_type=str))
 @_set_option
 @click.option(
     "--address",
@@ -124,7 +129,10 @@ def run(
     top: int,
     resume: bool,
 ) -> None:
-    """Validate an experiment file, run the sweep and summarize it."""
+    """Validate an experiment file, run the sweep and summarize it.
+
+    EXPERIMENT is a YAML file, or the name of a shipped experiment (see `tunefleet experiments`).
+    """
     _embedded_ray_auth(address)
     from tunefleet.config import load_experiment
     from tunefleet.run import run_experiment
@@ -490,6 +498,42 @@ def compare(
             with _writing(output):
                 figure.savefig(output, dpi=110)
         click.echo(f"Plot: {output}")
+
+
+#: Narrower than this, ``tunefleet experiments`` prints each experiment as two lines, not a table.
+_EXPERIMENTS_TABLE_WIDTH = 120
+
+
+@main.command()
+@_clean_exits
+def experiments() -> None:
+    """List the shipped experiments: run one by name (tunefleet run quickstart) from any directory."""
+    from rich.table import Column, Table
+
+    from tunefleet.config.shipped import describe_shipped
+
+    console = make_console()
+    shipped = describe_shipped()
+    if console.width < _EXPERIMENTS_TABLE_WIDTH:
+        # Names are what people type: never folded, so a narrow terminal gets lines, not a table.
+        for item in shipped:
+            runs = f"{item.trainable}, {item.search} / {item.scheduler}, {plural(item.trials, 'trial')}"
+            console.print(Text.assemble((item.name, "bold"), f": {runs}"), soft_wrap=True)
+            wrapped = textwrap.fill(
+                item.description, max(console.width, 40), initial_indent="  ", subsequent_indent="  "
+            )
+            console.print(Text(wrapped), soft_wrap=True)
+        return
+    table = Table(
+        *(Column(header, no_wrap=True) for header in ("name", "trainable", "search / scheduler")),
+        Column("trials", justify="right"),
+        Column("description", ratio=1),
+        title="Shipped experiments (tunefleet run NAME, tunefleet validate NAME)",
+    )
+    for item in shipped:
+        cells = (item.name, item.trainable, f"{item.search} / {item.scheduler}", str(item.trials))
+        table.add_row(*(Text(cell) for cell in cells), Text(item.description))
+    console.print(table)
 
 
 @main.command()

@@ -64,13 +64,15 @@ _STYLE: dict[str, Any] = {
 
 
 def _figure(ncols: int = 1, nrows: int = 1, width: float = 9.0, height: float = 3.6) -> tuple[Figure, Any]:
+    # A Figure of its own, not pyplot's: the caller's backend and pyplot's figures are left alone
+    # (a notebook keeps drawing inline and shows these with display(); nothing needs plt.close),
+    # and savefig needs no display.
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    with plt.rc_context(_STYLE):  # type: ignore[arg-type]
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, layout="constrained")
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
+        fig = Figure(figsize=(width, height), layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat:
         _apply_style(ax)
     return fig, axes
@@ -263,9 +265,10 @@ def plot_marginal_effects(effects: pd.DataFrame, metric: str, mode: str, best_tr
     ncols = min(3, max(len(names), 1))
     nrows = max(math.ceil(len(names) / ncols), 1)
     fig, axes = _figure(ncols=ncols, nrows=nrows, width=3.3 * ncols, height=2.7 * nrows)
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
 
-    cmap = plt.get_cmap("viridis")
+    cmap = colormaps["viridis"]
     most = effects["training_iteration"].astype(float).max() if len(effects) else 1.0
     for ax, name in zip(axes.flat, names, strict=False):
         rows = effects[effects["name"] == name]
@@ -291,7 +294,7 @@ def plot_marginal_effects(effects: pd.DataFrame, metric: str, mode: str, best_tr
     from matplotlib.colors import Normalize
 
     fig.colorbar(
-        plt.cm.ScalarMappable(norm=Normalize(0, most or 1.0), cmap=cmap),
+        ScalarMappable(norm=Normalize(0, most or 1.0), cmap=cmap),
         ax=list(axes.flat),
         label="iterations trained",
         shrink=0.8,
@@ -337,10 +340,11 @@ def plot_parallel_coordinates(trials: pd.DataFrame, params: pd.DataFrame, metric
 
     fig, axs = _figure(width=max(6.0, 1.6 * len(axes_data)), height=4.0)
     ax = axs[0, 0]
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    cmap = plt.get_cmap("viridis" if mode == "max" else "viridis_r")
+    cmap = colormaps["viridis" if mode == "max" else "viridis_r"]
     norm = Normalize(value_low, value_high)
     matrix = np.column_stack([data for _, data, _ in axes_data]) if axes_data else np.empty((0, 0))
     xs = np.arange(len(axes_data))
@@ -354,7 +358,7 @@ def plot_parallel_coordinates(trials: pd.DataFrame, params: pd.DataFrame, metric
     ax.set_yticks([])
     ax.grid(False)
     ax.spines[["left", "bottom"]].set_visible(False)
-    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=f"{metric} ({_better(mode)})")
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=f"{metric} ({_better(mode)})")
     _title(ax, f"Hyperparameters of every trial, coloured by {metric} (log axes scaled as log10)")
     return fig
 

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tunefleet.config.schema import ExperimentFile, SearchSettings, name_problem
+from tunefleet.config.shipped import find_experiment_file
 from tunefleet.config.space_fit import field_error_message, space_problems
 from tunefleet.config.storage import storage_problem
 from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
@@ -29,7 +30,7 @@ from tunefleet.search import (
     get_searcher,
     pairing_problem,
 )
-from tunefleet.search.spaces import Choice, Conditional, Constant, Grid, Param, Space, parse_space, walk
+from tunefleet.search.spaces import Conditional, Constant, Param, Space, parse_space, walk
 from tunefleet.trainables.hyperparams import TrainingHyperparams
 from tunefleet.trainables.registry import ResolvedTrainable, TrainableNotFound, resolve_trainable
 
@@ -103,13 +104,7 @@ class Experiment:
 
     def grid_size(self) -> int:
         """Number of grid points (1 without grid values); each is run ``num_samples`` times."""
-        enumerated: list[Choice] = [p for p in self.space.values() if isinstance(p, Grid)]
-        if self.searcher.enumerates_choices:
-            enumerated += [p for p in self.space.values() if type(p) is Choice]
-        size = 1
-        for param in enumerated:
-            size *= len(param.options)
-        return size
+        return self.searcher.grid_size(self.space)
 
     @property
     def num_trials(self) -> int:
@@ -355,7 +350,8 @@ def load_experiment(
     Nothing is started: this only reads files and imports the trainable's module.
 
     Args:
-        path: The experiment YAML.
+        path: The experiment YAML, or the name of a shipped experiment (``"quickstart"``; see
+            :mod:`tunefleet.config.shipped`): an existing file wins.
         overrides: ``key.path=value`` strings (``--set``), values parsed as YAML.
         search_dirs: More directories to import a user's trainable module from, besides the
             file's own directory and the current one.
@@ -371,7 +367,7 @@ def load_experiment(
         >>> exp.settings.num_samples
         4
     """
-    source = Path(path)
+    source = find_experiment_file(path)
     raw = apply_overrides(read_yaml_file(source), list(overrides), source)
 
     problems: list[Problem] = []

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from tunefleet.errors import ConfigError, Problem, did_you_mean, shown
-from tunefleet.search.spaces import DISTRIBUTIONS, Space, parse_space
+from tunefleet.search.spaces import DISTRIBUTIONS, Choice, Grid, Space, parse_space
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -115,6 +115,14 @@ class SearcherPlugin:
             for module, extra in self.requires
             if importlib.util.find_spec(module) is None
         ]
+
+    def grid_size(self, space: Space) -> int:
+        """Grid points of ``space`` (1 without grid values); each is run ``num_samples`` times."""
+        size = 1
+        for param in space.values():
+            if isinstance(param, Grid) or (self.enumerates_choices and type(param) is Choice):
+                size *= len(param.options)
+        return size
 
 
 def get_searcher(name: str) -> SearcherPlugin:

@@ -1,6 +1,6 @@
 """Run the PBT paper's toy with and without PBT, and plot Q over time into docs/pbt_toy.png.
 
-    python experiments/plot_pbt_toy.py [--storage DIR] [--out docs/pbt_toy.png]
+    python docs/plot_pbt_toy.py [--storage DIR] [--out docs/pbt_toy.png]
 
 Prints the best Q of each run and the number of exploits PBT made.
 """
@@ -44,12 +44,13 @@ def plot(runs: dict[str, pd.DataFrame]) -> plt.Figure:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--storage", default="tunefleet_results")
-    parser.add_argument("--out", default=str(HERE.parent / "docs" / "pbt_toy.png"))
+    parser.add_argument("--out", default=str(HERE / "pbt_toy.png"))
     args = parser.parse_args()
 
     runs, paths = {}, {}
     for label, name in (("sync PBT", "pbt_toy"), ("no PBT", "pbt_toy_no_pbt")):
-        outcome = run_experiment(load_experiment(HERE / f"{name}.yaml"), storage=args.storage)
+        # The shipped experiments, by name (experiments/pbt_toy.yaml, experiments/pbt_toy_no_pbt.yaml).
+        outcome = run_experiment(load_experiment(name), storage=args.storage)
         paths[label], runs[label] = outcome.path, q_by_member(outcome.path)
         print(f"{label}: best Q {runs[label].max().max():.4f} ({outcome.path})")
     print(f"sync PBT: {len(load_results(paths['sync PBT']).pbt_lineage())} exploits")
