@@ -42,12 +42,14 @@ class AimCallback(AimLoggerCallback):
     """
 
     def __init__(self, *, repo: str, experiment: str, tunefleet_run: str) -> None:
-        super().__init__(
-            repo=repo, experiment_name=experiment, system_tracking_interval=None, capture_terminal_logs=False
-        )
-        self.tunefleet_run = tunefleet_run
+        super().__init__(repo=repo, experiment_name=experiment)
+        self.repo, self.experiment, self.tunefleet_run = repo, experiment, tunefleet_run
+        self.run_options = {"system_tracking_interval": None, "capture_terminal_logs": False}
         #: trial id -> Aim run hash, of every trial that has a run (Ray saves it with the sweep).
         self._hashes: dict[str, str] = {}
+
+    # Ray's log_trial_result and log_trial_end use ``_trial_to_run`` (trial -> open run), the one
+    # attribute of Ray's shared here (tests/test_ray_internals.py checks Ray still sets it).
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickled into tuner.pkl before the sweep starts; open runs belong to a driver.
@@ -74,10 +76,10 @@ class AimCallback(AimLoggerCallback):
         run_hash = self._hashes.get(trial.trial_id)
         run = Run(
             run_hash,
-            repo=self._repo_path,
-            experiment=None if run_hash else self._experiment_name,
+            repo=self.repo,
+            experiment=None if run_hash else self.experiment,
             force_resume=run_hash is not None,  # this sweep's own run, left by its earlier driver
-            **self._aim_run_kwargs,
+            **self.run_options,
         )
         if run_hash is None:
             run[TRIAL_ID] = trial.trial_id
