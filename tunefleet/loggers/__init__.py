@@ -15,7 +15,6 @@ Adding a logger = adding a module here, a line to :data:`LOGGERS`, and a case to
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from tunefleet.errors import did_you_mean, shown
+from tunefleet.errors import did_you_mean, missing_extras, shown
 
 __all__ = [
     "DEFAULT_LOGGERS",
@@ -97,11 +96,7 @@ class LoggerPlugin:
 
     def missing_dependencies(self) -> list[str]:
         """The ``requires`` modules that cannot be imported here, as install hints."""
-        return [
-            f"{module} (pip install 'tunefleet[{extra}]')"
-            for module, extra in self.requires
-            if importlib.util.find_spec(module) is None
-        ]
+        return missing_extras(self.requires)
 
 
 def get_logger(name: str) -> LoggerPlugin:
