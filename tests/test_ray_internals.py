@@ -40,6 +40,8 @@ PRIVATE_NAMES = [
     ("ray.tune.execution.tune_controller", "TuneController._remove_actor"),
     ("ray.autoscaler._private.util", "prepare_config"),
     ("ray.autoscaler._private.util", "validate_config"),
+    ("ray.air.integrations.wandb", "WandbLoggerCallback._signal_logging_actor_stop"),
+    ("ray.tune.utils.callback", "_create_default_callbacks"),  # NoTensorBoard fills its TBX place
 ]
 
 #: Attributes ray_internals reads or sets on Ray objects, set in their class's ``__init__``.
@@ -58,6 +60,9 @@ INSTANCE_ATTRIBUTES = [
     ("ray.train._internal.checkpoint_manager", "_CheckpointManager", "_checkpoint_results"),
     ("ray.train._internal.checkpoint_manager", "_CheckpointManager", "_latest_checkpoint_result"),
     ("ray.tune.schedulers.pbt", "PopulationBasedTraining", "_trial_state"),
+    ("ray.air.integrations.wandb", "WandbLoggerCallback", "_trial_logging_futures"),
+    # Not ray_internals': tunefleet/loggers/aim_callback.py shares this one with Ray's methods.
+    ("ray.tune.logger.aim", "AimLoggerCallback", "_trial_to_run"),
 ]
 
 

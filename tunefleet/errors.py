@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "Problem", "Terminated", "TunefleetError", "clip", "did_you_mean", "shown"]
+__all__ = [
+    "ConfigError",
+    "Problem",
+    "Terminated",
+    "TunefleetError",
+    "clip",
+    "did_you_mean",
+    "missing_extras",
+    "shown",
+]
 
 #: Longest user value echoed in a message, in characters (the rest becomes "...").
 SHOWN_CHARS = 80
@@ -91,6 +100,22 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
     """
     close = difflib.get_close_matches(word, list(options), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def missing_extras(requires: Iterable[tuple[str, str]]) -> list[str]:
+    """``module (pip install 'tunefleet[extra]')`` for each ``(module, extra)`` not installed here.
+
+    Example:
+        >>> missing_extras([("json", "none"), ("no_such_module", "demo")])
+        ["no_such_module (pip install 'tunefleet[demo]')"]
+    """
+    import importlib.util
+
+    return [
+        f"{module} (pip install 'tunefleet[{extra}]')"
+        for module, extra in requires
+        if importlib.util.find_spec(module) is None
+    ]
 
 
 class TunefleetError(Exception):

@@ -56,6 +56,16 @@ What is here, and why:
 9. **The objective of a plain Ray Tune directory** (:func:`objective_from_tuner_pkl`): when
    neither tunefleet.yaml nor the caller says metric and mode, the pickled ``TuneConfig`` in
    ``tuner.pkl`` (its ``_tune_config`` entry) does.
+10. **No TensorBoard unless asked** (:class:`NoTensorBoard`): Ray Tune adds its TensorBoard
+    logger to every sweep that has no ``TBXLoggerCallback`` among its callbacks
+    (``ray.tune.utils.callback._create_default_callbacks``); its only switch,
+    ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS``, is an environment variable of the process that runs
+    the sweep, read at every ``fit``. A ``TBXLoggerCallback`` that logs nothing fills the place.
+11. **A stopped sweep does not wait for W&B** (:func:`stop_wandb_logging`): Ray's
+    ``WandbLoggerCallback`` waits at the end of a sweep for each trial's logging actor to finish,
+    but tells only those of ended trials to: after Ctrl-C or a ``time_budget`` stop the driver
+    waited ``upload_timeout`` (30 minutes). This tells the others (``_signal_logging_actor_stop``
+    for each trial in ``_trial_logging_futures``).
 """
 
 from __future__ import annotations
@@ -73,7 +83,7 @@ from typing import Any
 
 from ray.train._internal.checkpoint_manager import _CheckpointManager, _delete_fs_path
 from ray.tune import Callback
-from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
 
 from tunefleet.scalars import python_scalars
 
@@ -83,6 +93,7 @@ __all__ = [
     "JsonLogger",
     "KeepNeeded",
     "MetricNotReported",
+    "NoTensorBoard",
     "TrialSafeguards",
     "autoscaler_node_types",
     "cache_one_fewer_actor",
@@ -96,6 +107,7 @@ __all__ = [
     "prepare_cluster_config",
     "resolved_checkpoint_path",
     "search_algorithm",
+    "stop_wandb_logging",
     "unreported_metric",
     "validate_cluster_config",
 ]
@@ -534,3 +546,31 @@ def objective_from_tuner_pkl(path: Path) -> tuple[str | None, str | None]:
         logger.debug("cannot read %s: %s", path, exc)
         return None, None
     return getattr(config, "metric", None), getattr(config, "mode", None)
+
+
+# -- 10. no TensorBoard unless asked ----------------------------------------------------------
+
+
+class NoTensorBoard(TBXLoggerCallback):
+    """Takes the place of Ray's TensorBoard logger, which Ray Tune adds otherwise; logs nothing."""
+
+    def __init__(self) -> None:
+        pass  # Ray's imports tensorboardX and sets up writers: none needed
+
+    def log_trial_start(self, trial: Any) -> None:
+        pass
+
+    def log_trial_result(self, iteration: int, trial: Any, result: dict[str, Any]) -> None:
+        pass
+
+    def log_trial_end(self, trial: Any, failed: bool = False) -> None:
+        pass
+
+
+# -- 11. W&B at the end of a stopped sweep ----------------------------------------------------
+
+
+def stop_wandb_logging(callback: Any) -> None:
+    """Tell the logging actor of every trial a ``WandbLoggerCallback`` still logs to finish."""
+    for trial in list(callback._trial_logging_futures):
+        callback._signal_logging_actor_stop(trial)

@@ -16,6 +16,7 @@ from tunefleet.config.storage import storage_problem
 from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
 from tunefleet.console import plural
 from tunefleet.errors import ConfigError, Problem, did_you_mean, shown
+from tunefleet.loggers import DEFAULT_LOGGERS, LoggerOptions, LoggerPlugin, get_logger, parse_logger_entry
 from tunefleet.schedulers import (
     SchedulerContext,
     SchedulerOptions,
@@ -56,6 +57,7 @@ class Experiment:
         trainable: The imported trainable.
         scheduler: The scheduler plugin and its validated options.
         searcher: The search algorithm's plugin and its own validated options.
+        loggers: Each ``loggers:`` entry's plugin and validated options, in the file's order.
     """
 
     source: Path
@@ -67,6 +69,7 @@ class Experiment:
     scheduler_options: SchedulerOptions
     searcher: SearcherPlugin
     searcher_options: SearcherOptions
+    loggers: tuple[tuple[LoggerPlugin, LoggerOptions], ...]
 
     @property
     def name(self) -> str:
@@ -168,11 +171,20 @@ def check_storage(experiment: Experiment, storage: str | None = None) -> None:
         storage: ``--storage`` (or ``TUNEFLEET_STORAGE``), which replaces the file's ``storage``.
 
     Raises:
-        ConfigError: a local directory cannot be created or written, or a URI is malformed.
+        ConfigError: a local directory cannot be created or written, or a URI is malformed; a
+            logger needs a local storage for its default location (``loggers.N.OPTION``).
     """
     problem = storage_problem(storage or experiment.settings.storage)
     if problem:
         raise ConfigError.single(experiment.source, "--storage" if storage else "storage", problem)
+    if storage:  # the file's storage was checked with the loggers when the file was loaded
+        problems = [
+            Problem(f"loggers.{index}.{key}", f"{message} (--storage is {shown(storage)})")
+            for index, (plugin, options) in enumerate(experiment.loggers)
+            for key, message in plugin.check(options, storage)
+        ]
+        if problems:
+            raise ConfigError(experiment.source, problems)
 
 
 def check_name_argument(name: str, experiment: Experiment) -> None:
@@ -198,6 +210,48 @@ def _parse_scheduler(raw: Any, source: Path) -> tuple[SchedulerPlugin, Scheduler
         return [Problem("scheduler.type", str(exc.args[0]))]
     except ValidationError as exc:
         return pydantic_problems(exc, get_scheduler(str(raw["type"])).options, prefix="scheduler")
+
+
+def _parse_loggers(raw: Any, storage: Any) -> tuple[list[tuple[LoggerPlugin, LoggerOptions]], list[Problem]]:
+    """Each ``loggers:`` entry's plugin and options, with what it needs installed and where it
+    writes checked against the file's ``storage``; problems are keyed ``loggers.N[.option]``."""
+    if not isinstance(raw, list):
+        return [], []  # reported by the schema
+    parsed: list[tuple[LoggerPlugin, LoggerOptions]] = []
+    problems: list[Problem] = []
+    first: dict[str, int] = {}
+    for index, entry in enumerate(raw):
+        key = f"loggers.{index}"
+        name_key = f"{key}.type" if isinstance(entry, dict) else key
+        try:
+            plugin, options = parse_logger_entry(entry)
+        except TypeError as exc:
+            problems.append(Problem(key, str(exc)))
+            continue
+        except KeyError as exc:
+            problems.append(Problem(name_key, str(exc.args[0])))
+            continue
+        except ValidationError as exc:
+            problems += pydantic_problems(exc, get_logger(entry["type"]).options, prefix=key)
+            continue
+        if plugin.name in first:
+            problems.append(
+                Problem(
+                    name_key, f"{plugin.name} is already loggers.{first[plugin.name]}; list a logger once"
+                )
+            )
+            continue
+        first[plugin.name] = index
+        problems += [
+            Problem(name_key, f"logger {plugin.name} needs {missing}, which is not installed")
+            for missing in plugin.missing_dependencies()
+        ]
+        if isinstance(storage, str):
+            problems += [
+                Problem(f"{key}.{option}", message) for option, message in plugin.check(options, storage)
+            ]
+        parsed.append((plugin, options))
+    return parsed, problems
 
 
 def _parse_search(raw: Any) -> tuple[SearcherPlugin, SearcherOptions] | list[Problem]:
@@ -391,6 +445,11 @@ def load_experiment(
     if isinstance(scheduler, list):
         problems += scheduler
 
+    loggers, logger_problems = _parse_loggers(
+        raw.get("loggers", list(DEFAULT_LOGGERS)), raw.get("storage", "tunefleet_results")
+    )
+    problems += logger_problems
+
     trainable: ResolvedTrainable | None = None
     ref = raw.get("trainable")
     if isinstance(ref, str) and ref:
@@ -456,7 +515,16 @@ def load_experiment(
                 Problem("scheduler.type", f"{plugin.name} moves trials through checkpoints; {no_checkpoints}")
             )
     experiment = Experiment(
-        source, raw, settings, space, trainable, plugin, options, search_plugin, search_options
+        source,
+        raw,
+        settings,
+        space,
+        trainable,
+        plugin,
+        options,
+        search_plugin,
+        search_options,
+        tuple(loggers),
     )
     if experiment.num_trials > MAX_TRIALS:
         problems.append(Problem("num_samples", _too_many_trials(experiment)))

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
 
 from tunefleet.config.storage import uri_problem
+from tunefleet.loggers import DEFAULT_LOGGERS
 from tunefleet.search import SearchSettings  # the common keys; each algorithm validates its own
 
 
@@ -189,6 +190,11 @@ class ExperimentFile(_Strict):
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)  # type: ignore[arg-type]
     failure: FailureSettings = Field(default_factory=FailureSettings)  # type: ignore[arg-type]
     storage: str = Field("tunefleet_results", min_length=1, description="Where experiment directories go.")
+    loggers: list[Any] = Field(
+        default_factory=lambda: list(DEFAULT_LOGGERS),
+        description="Where results go besides result.json and progress.csv: names (tensorboard, mlflow, "
+        "wandb, aim) or {type: NAME, ...options}; each entry is validated by its logger (LOGGERS).",
+    )
     time_budget: StrictFloat | None = Field(
         None,
         gt=0,

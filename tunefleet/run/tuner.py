@@ -7,7 +7,8 @@ from typing import Any
 from rich.console import Console
 
 from tunefleet.config import Experiment
-from tunefleet.ray_internals import CsvLogger, JsonLogger, TrialSafeguards, keep_trial_output
+from tunefleet.loggers import LoggerContext
+from tunefleet.ray_internals import CsvLogger, JsonLogger, NoTensorBoard, TrialSafeguards, keep_trial_output
 from tunefleet.run.callbacks import ProgressCallback, StopDiverged, TimeBudget
 from tunefleet.rundir import STDERR_FILE, STDOUT_FILE
 from tunefleet.search import build_search
@@ -39,6 +40,15 @@ def _trainable_with_resources(experiment: Experiment) -> Any:
     return tune.with_resources(kept, _trial_resources(experiment))
 
 
+def _logger_callbacks(experiment: Experiment, storage: str, name: str) -> list[Any]:
+    """The callbacks of the experiment's ``loggers:`` (result.json and progress.csv are not among them)."""
+    context = LoggerContext(experiment=experiment.name, run=name, storage=storage)
+    callbacks = [plugin.build(options, context) for plugin, options in experiment.loggers]
+    if all(plugin.name != "tensorboard" for plugin, _ in experiment.loggers):
+        callbacks.append(NoTensorBoard())  # or Ray adds its TensorBoard logger
+    return callbacks
+
+
 def build_tuner(experiment: Experiment, storage: str, name: str, console: Console) -> Any:
     """Assemble the ``ray.tune.Tuner`` for a validated experiment."""
     from ray import tune
@@ -66,6 +76,7 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
         JsonLogger(),
         CsvLogger(),
         TrialSafeguards(),
+        *_logger_callbacks(experiment, storage, name),
     ]
     if settings.time_budget is not None:
         callbacks.append(TimeBudget(settings.time_budget))
