@@ -65,6 +65,7 @@ def build_summary(
             }
             for row in errors.itertuples(index=False)
         ],
+        "selection": results.selection(),
     }
     return cast("dict[str, Any]", jsonable(summary))
 

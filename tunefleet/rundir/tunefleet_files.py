@@ -1,4 +1,5 @@
-"""tunefleet's own files in an experiment directory: the experiment as run, and the PBT lineage."""
+"""tunefleet's own files in an experiment directory: the experiment as run, the PBT lineage and
+the selection's plan."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from typing import Any
 import yaml
 
 from tunefleet.errors import ConfigError, TunefleetError
-from tunefleet.rundir.names import EXPERIMENT_FILE, LINEAGE_FILE, LINEAGE_KEYS
+from tunefleet.rundir.names import (
+    EXPERIMENT_FILE,
+    LINEAGE_FILE,
+    LINEAGE_KEYS,
+    SELECTION_DIR,
+    SELECTION_FILE,
+    SELECTION_KEYS,
+)
 
 __all__ = [
     "SavedExperiment",
@@ -21,7 +29,10 @@ __all__ = [
     "read_experiment_file",
     "read_experiment_settings",
     "read_lineage_records",
+    "read_selection_plan",
+    "selection_directory",
     "write_experiment_file",
+    "write_selection_plan",
 ]
 
 #: The first line of :data:`~tunefleet.rundir.names.EXPERIMENT_FILE`, naming the file it was run from.
@@ -140,3 +151,41 @@ def read_lineage_records(path: Path) -> list[dict[str, Any]]:
             )
         records.append(record)
     return records
+
+
+def selection_directory(directory: Path) -> Path:
+    """Where the selection phase of the sweep in ``directory`` runs (a Ray Tune experiment)."""
+    return directory / SELECTION_DIR
+
+
+def write_selection_plan(directory: Path, plan: Mapping[str, Any]) -> Path:
+    """Write the selection's plan (the :data:`SELECTION_KEYS` of ``plan``) into the selection
+    directory ``directory`` (created if missing), atomically: a resume reads it whole or not at all."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / SELECTION_FILE
+    temporary = path.with_name(path.name + ".tmp")
+    text = json.dumps({key: plan[key] for key in SELECTION_KEYS}, indent=2, default=_jsonable)
+    temporary.write_text(text + "\n", encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def read_selection_plan(directory: Path) -> dict[str, Any] | None:
+    """The selection's plan in the selection directory ``directory``; None when there is none.
+
+    Raises:
+        TunefleetError: the file is not a JSON object with exactly the :data:`SELECTION_KEYS`.
+    """
+    path = directory / SELECTION_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        plan = json.loads(text)
+    except ValueError as exc:
+        raise TunefleetError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(plan, dict) or set(plan) != set(SELECTION_KEYS):
+        got = sorted(plan) if isinstance(plan, dict) else type(plan).__name__
+        raise TunefleetError(f"{path}: expected an object with keys {list(SELECTION_KEYS)}, got {got}")
+    return plan
