@@ -76,6 +76,7 @@ def selected(tmp_path_factory: pytest.TempPathFactory) -> Selected:
     wait_until(two_finished_two_held, proc, timeout=240)
     states = saved_trials(sel_dir)
     executed_before_kill = _executed(log)
+    held_at_kill = {p.name.rsplit(".", 1)[1] for p in root.glob("release.*")}
     interrupt(proc, signal.SIGKILL)
     hold.write_text("")
     resumed = tunefleet("resume", str(directory), timeout=240)
@@ -85,7 +86,7 @@ def selected(tmp_path_factory: pytest.TempPathFactory) -> Selected:
         log=log,
         executed_before_kill=executed_before_kill,
         finished_before_kill={t for t, (status, _) in states.items() if status == "TERMINATED"},
-        held_at_kill={p.name.rsplit(".", 1)[1] for p in root.glob("release.*")},
+        held_at_kill=held_at_kill,
         resume_stdout=resumed.stdout,
     )
 

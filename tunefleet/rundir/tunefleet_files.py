@@ -140,17 +140,24 @@ def read_lineage_records(path: Path) -> list[dict[str, Any]]:
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise TunefleetError(f"{path}:{number}: not JSON ({exc})") from None
-        if not isinstance(record, dict) or set(record) != set(LINEAGE_KEYS):
-            got = sorted(record) if isinstance(record, dict) else type(record).__name__
-            raise TunefleetError(
-                f"{path}:{number}: expected an object with keys {list(LINEAGE_KEYS)}, got {got}"
-            )
-        records.append(record)
+        records.append(_json_object(line, f"{path}:{number}", LINEAGE_KEYS))
     return records
+
+
+def _json_object(text: str, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """``text`` as a JSON object with exactly ``keys``.
+
+    Raises:
+        TunefleetError: naming ``where`` (the file, or file:line), when it is not.
+    """
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise TunefleetError(f"{where}: not JSON ({exc})") from None
+    if not isinstance(data, dict) or set(data) != set(keys):
+        got = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise TunefleetError(f"{where}: expected an object with keys {list(keys)}, got {got}")
+    return data
 
 
 def selection_directory(directory: Path) -> Path:
@@ -181,11 +188,4 @@ def read_selection_plan(directory: Path) -> dict[str, Any] | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    try:
-        plan = json.loads(text)
-    except ValueError as exc:
-        raise TunefleetError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(plan, dict) or set(plan) != set(SELECTION_KEYS):
-        got = sorted(plan) if isinstance(plan, dict) else type(plan).__name__
-        raise TunefleetError(f"{path}: expected an object with keys {list(SELECTION_KEYS)}, got {got}")
-    return plan
+    return _json_object(text, str(path), SELECTION_KEYS)
