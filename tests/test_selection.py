@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from tests.reliability.interrupting import interrupt, start, wait_until
 from tests.support import tunefleet
+from tunefleet import cli
 from tunefleet.analysis import load_results
 from tunefleet.analysis.report import build_report
 from tunefleet.rundir import read_selection_plan, saved_trials, selection_directory
@@ -151,11 +153,11 @@ def test_a_killed_selection_resumes_without_rerunning_finished_trials(selected: 
 def test_analyze_json_and_the_report_give_each_finalists_statistics_and_the_verdict(
     selected: Selected,
 ) -> None:
-    result = tunefleet("analyze", str(selected.directory), "--format", "json")
+    result = CliRunner().invoke(cli.main, ["analyze", str(selected.directory), "--format", "json"])
     selection = json.loads(result.stdout)["selection"]
     html = build_report(load_results(selected.directory))
 
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.output
     assert [f["finalist"] for f in selection["finalists"]] == [1, 2, "defaults"]
     for finalist in selection["finalists"]:
         assert finalist["n"] == SEEDS
