@@ -5,14 +5,18 @@ with."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
+import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from ray import tune
 from rich.console import Console
 
@@ -44,6 +48,56 @@ def timed_quadratic(config: dict[str, Any]) -> None:
 
 
 timed_quadratic.reported_metrics = frozenset({"score", "started", "reported"})  # type: ignore[attr-defined]
+
+
+class NoisyHyperparams(BaseModel):
+    """The hyperparameters of :func:`noisy`, with defaults (its default configuration)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    x: float = 0.5
+    seed: int = 0
+    max_iterations: int = 2
+    log: str | None = None  # a line "trial_id iteration seed" per iteration executed
+    hold: str | None = None  # a file: trials with seed hold_seed wait for it before iteration 2
+    hold_seed: int | None = None
+
+
+def noisy(config: dict[str, Any]) -> None:
+    """Function trainable whose results depend on its seed: ``score`` is ``-(x - 0.3)**2`` plus
+    noise drawn from the seed and the iteration, ``test_score`` the same with other noise.
+
+    It checkpoints every iteration; its config is validated strictly (an unknown key, such as the
+    selection's tag, fails the trial). With ``hold``, a trial of seed ``hold_seed`` writes
+    ``<hold>.<trial id>`` after iteration 1 and waits until the file ``hold`` exists.
+    """
+    hp = NoisyHyperparams.model_validate(config)
+    trial_id = tune.get_context().get_trial_id()
+    start = 0
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            start = json.loads(Path(directory, "state.json").read_text())["iteration"]
+    for iteration in range(start + 1, hp.max_iterations + 1):
+        if iteration == 2 and hp.hold is not None and hp.seed == hp.hold_seed:
+            Path(f"{hp.hold}.{trial_id}").write_text("")
+            while not Path(hp.hold).exists():
+                time.sleep(0.05)
+        if hp.log is not None:
+            with open(hp.log, "a") as out:
+                out.write(f"{trial_id} {iteration} {hp.seed}\n")
+        noise = random.Random(hp.seed * 1000 + iteration)
+        score = -((hp.x - 0.3) ** 2) + noise.gauss(0, 0.01)
+        with tempfile.TemporaryDirectory() as directory:
+            Path(directory, "state.json").write_text(json.dumps({"iteration": iteration}))
+            tune.report(
+                {"score": score, "test_score": score + noise.gauss(0, 0.01)},
+                checkpoint=tune.Checkpoint.from_directory(directory),
+            )
+
+
+noisy.Hyperparams = NoisyHyperparams  # type: ignore[attr-defined]
+noisy.reported_metrics = frozenset({"score", "test_score"})  # type: ignore[attr-defined]
 
 
 def rendered(summary: dict[str, Any], width: int = 200, tracebacks: bool = False) -> str:

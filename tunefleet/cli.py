@@ -230,6 +230,45 @@ def _names(ctx: click.Context, param: click.Parameter, given: tuple[str, ...]) -
     return names[0] if len(names) == 1 else names
 
 
+@main.command("select")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+@click.option("--top-k", type=int, help="Configurations to retrain (default: select.top_k, else 5).")
+@click.option("--seeds", type=int, help="Seeds per configuration, >= 2 (default: select.seeds, else 5).")
+@click.option(
+    "--include-defaults/--no-include-defaults",
+    default=None,
+    help="Retrain the trainable's default configuration too (default: select.include_defaults, else no).",
+)
+@click.option("--address", help="Existing Ray cluster ('auto', 'ray://host:10001'); default: a local Ray.")
+@click.option("--top", default=5, show_default=True, help="Trials shown in the final table.")
+@_clean_exits
+def select_command(
+    directory: str,
+    top_k: int | None,
+    seeds: int | None,
+    include_defaults: bool | None,
+    address: str | None,
+    top: int,
+) -> None:
+    """Retrain the best configurations of a finished sweep with several seeds each, and say which
+    one wins (or continue a selection that was stopped)."""
+    _embedded_ray_auth(address)
+    from tunefleet.run import select_experiment
+
+    _sweep(
+        lambda: select_experiment(
+            directory,
+            top_k=top_k,
+            seeds=seeds,
+            include_defaults=include_defaults,
+            address=address,
+            console=_err,
+        ),
+        address,
+        top,
+    )
+
+
 def _ranking_options(func: F) -> F:
     """--metric, --mode and --scope: how trials of an experiment directory are ranked."""
     func = click.option(

@@ -258,7 +258,9 @@ def test_summary_is_plain_json_with_the_documented_shape(
         "top",
         "test_metrics",
         "errors",
+        "selection",
     }
+    assert summary["selection"] is None  # no selection phase
     assert summary["experiment"] == {"path": str(Path(results.path)), "name": results.name}
     assert (summary["metric"], summary["mode"], summary["scope"]) == (
         results.metric,

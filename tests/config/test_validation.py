@@ -612,3 +612,63 @@ def test_cli_validate_checks_the_storage_the_run_would_use(write_experiment, tmp
     assert proc.returncode == 2
     assert f"--storage: cannot create {tmp_path / 'a-file' / 'x'}: " in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_select_takes_top_k_seeds_and_include_defaults(write_experiment) -> None:
+    exp = load_experiment(write_experiment(VALID + "select: {top_k: 2, include_defaults: true}\n"))
+
+    assert exp.settings.select is not None
+    assert (exp.settings.select.top_k, exp.settings.select.seeds, exp.settings.select.include_defaults) == (
+        2,
+        5,
+        True,
+    )
+    assert load_experiment(write_experiment(VALID)).settings.select is None
+
+
+def test_select_refuses_no_finalist_one_seed_more_finalists_than_trials_and_unknown_keys(
+    write_experiment,
+) -> None:
+    bad = VALID + "select: {top_k: 0, seeds: 1, seedz: 3}\n"
+    too_many = VALID + "select: {top_k: 5}\n"  # 4 trials
+
+    assert problems_of(write_experiment(bad)) == [
+        "select.top_k: Input should be greater than or equal to 1, got 0",
+        "select.seeds: Value error, expected at least 2: a standard deviation, a confidence interval and "
+        "a t-test need two runs of each configuration, got 1",
+        "select.seedz: unknown key (did you mean 'seeds'?); expected one of: include_defaults, seeds, top_k",
+    ]
+    assert problems_of(write_experiment(too_many)) == [
+        "select.top_k: 5 finalists from a sweep of 4 trials; expected at most 4"
+    ]
+
+
+def test_include_defaults_needs_a_trainable_with_defaults(write_experiment) -> None:
+    text = """\
+        trainable: tests.support:quadratic
+        metric: score
+        mode: max
+        num_samples: 4
+        max_iterations: 2
+        space: {lr: {loguniform: [1.0e-3, 1.0e-1]}}
+        select: {top_k: 2, seeds: 2, include_defaults: true}
+        """
+
+    assert problems_of(write_experiment(text)) == [
+        "select.include_defaults: tests.support:quadratic declares no hyperparameters with defaults "
+        "(no pydantic Hyperparams model), so it has no default configuration to compare with; set "
+        "include_defaults: false"
+    ]
+    load_experiment(write_experiment(text.replace("include_defaults: true", "include_defaults: false")))
+
+
+def test_select_refuses_a_scheduler_that_changes_configurations_while_trials_train(write_experiment) -> None:
+    path = write_experiment(
+        PBT.replace("MUTATION", "{lr: {loguniform: [1.0e-3, 1.0e-1]}}") + "select: {top_k: 2, seeds: 2}\n"
+    )
+
+    assert problems_of(path) == [
+        "select: scheduler pbt changes a trial's hyperparameters while it trains, so no single "
+        "configuration stands for a trial, and none can be retrained; remove select (or use another "
+        "scheduler)"
+    ]

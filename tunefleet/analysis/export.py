@@ -67,6 +67,7 @@ def build_summary(
             }
             for row in errors.itertuples(index=False)
         ],
+        "selection": results.selection(),
     }
     if multi:
         summary = _with_pareto_front(summary, results, best)

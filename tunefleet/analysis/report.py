@@ -1,10 +1,10 @@
 """One self-contained HTML report of an experiment: no external URL, figures inlined as PNG.
 
-Sections, in order, are :data:`SECTIONS` (each has a stable ``id``): ``summary``, ``history``,
-``pareto``, ``learning-curves``, ``importance``, ``marginal-effects``, ``parallel-coordinates``, ``rungs``,
-``pbt``, ``compute``, ``errors``, ``experiment-file``. A section that does not apply (rungs
-without a scheduler that has rungs, PBT without a lineage, a Pareto front with one objective)
-says so in one line.
+Sections, in order, are :data:`SECTIONS` (each has a stable ``id``): ``summary``, ``selection``,
+``history``, ``pareto``, ``learning-curves``, ``importance``, ``marginal-effects``,
+``parallel-coordinates``, ``rungs``, ``pbt``, ``compute``, ``errors``, ``experiment-file``. A section
+that does not apply (rungs without a scheduler that has rungs, PBT without a lineage, a Pareto front
+with one objective, no selection phase) says so in one line.
 
 Adding a section is one builder function (results and summary in, HTML out) and one line in
 :data:`SECTIONS`; the navigation and the page follow that list.
@@ -33,7 +33,8 @@ from tunefleet.analysis.hyperparams import hyperparameters
 from tunefleet.analysis.importance import IMPORTANCE_METHOD, MIN_TRIALS, importance, marginal_effects
 from tunefleet.analysis.pareto import front_staircase, hypervolume_history, pareto_points, point_text
 from tunefleet.analysis.pbt import lineage, schedule
-from tunefleet.analysis.tables import noted_counts, status_label, varying_keys
+from tunefleet.analysis.selection import TEST_NAME
+from tunefleet.analysis.tables import noted_counts, selection_rows, status_label, varying_keys
 from tunefleet.console import plural
 from tunefleet.rundir import EXPERIMENT_FILE, flatten
 
@@ -330,6 +331,43 @@ def _compute_section(results: Results, summary: Mapping[str, Any]) -> str:
     )
 
 
+def _selection_section(results: Results, summary: Mapping[str, Any]) -> str:
+    selection = summary.get("selection")
+    if not selection:
+        return (
+            '<p class="note">No selection phase: each configuration ran once. With select: '
+            "(or <code>tunefleet select DIR</code>) the best ones are retrained with several seeds "
+            "and compared.</p>"
+        )
+    header, rows = selection_rows(selection)
+    seeds = ", ".join(str(seed) for seed in selection["seeds"])
+    verdict = selection["verdict"]
+    comparisons = _table(
+        ["winner against", "finalist", "difference", "p-value", "p-value (Holm)", "distinguishable"],
+        [
+            [
+                c["against"],
+                c["finalist"],
+                _cell(c["difference"]),
+                _cell(c["p_value"]),
+                _cell(c["p_adjusted"]),
+                "yes" if c["distinguishable"] else "no",
+            ]
+            for c in verdict["comparisons"]
+        ],
+        left=2,
+    )
+    return (
+        f"<p>Each finalist retrained with seeds {html.escape(seeds)} to the full budget; mean +- standard "
+        f"deviation and the 95% confidence interval of the mean (t distribution), by "
+        f"{html.escape(selection['metric'])} and the test metrics.</p>\n"
+        + _table(header, rows, left={0, 1, len(header) - 1})
+        + f"\n<p><b>Verdict:</b> {html.escape(verdict['text'])}</p>\n{comparisons}"
+        + f'<p class="note">{html.escape(TEST_NAME)} at alpha {verdict["alpha"]:g}, over the two planned '
+        "comparisons; test metrics are reported, never used to pick the winner.</p>"
+    )
+
+
 def _errors_section(results: Results, summary: Mapping[str, Any]) -> str:
     errors = results.errors()
     if errors.empty:
@@ -366,6 +404,7 @@ def _experiment_file_section(results: Results, summary: Mapping[str, Any]) -> st
 #: The report's sections, in order: the navigation and the page are drawn from this list.
 SECTIONS: tuple[Section, ...] = (
     Section("summary", "Summary", _summary_section),
+    Section("selection", "Selection", _selection_section),
     Section("history", "Optimization history", _history_section),
     Section("pareto", "Pareto front", _pareto_section),
     Section("learning-curves", "Learning curves", _learning_curves_section),

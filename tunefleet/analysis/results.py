@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 import pandas as pd
 
@@ -44,9 +44,17 @@ from tunefleet.analysis.loading import (
 )
 from tunefleet.analysis.pbt import lineage, schedule
 from tunefleet.analysis.ranking import RankedTrial, rank, trials_frame
+from tunefleet.analysis.selection import selection_runs, summarize_selection
 from tunefleet.errors import TunefleetError
 from tunefleet.objectives import Objective
-from tunefleet.rundir import RayRunFiles, read_experiment_settings, read_ray_run
+from tunefleet.rundir import (
+    RayRunFiles,
+    find_state_file,
+    read_experiment_settings,
+    read_ray_run,
+    read_selection_plan,
+    selection_directory,
+)
 
 __all__ = ["ExperimentResults", "Scope", "load_results"]
 
@@ -150,6 +158,7 @@ class ExperimentResults:
         self._ranked: list[RankedTrial] | None = None
         self._trials_df: pd.DataFrame | None = None
         self._errors_df: pd.DataFrame | None = None
+        self._selection: dict[str, Any] | Literal[False] | None = False  # False: not computed yet
 
     def __repr__(self) -> str:
         metric, mode = (
@@ -271,8 +280,10 @@ class ExperimentResults:
             ``top`` (at most ``top`` trial objects, best first), ``test_metrics`` (the best
             trial's metrics measured on the test set, see
             :func:`~tunefleet.analysis.export.held_out_metrics`: the trial is picked by
-            validation, these say how it generalizes) and ``errors`` (``trial_id``,
-            ``status``, ``error``, ``traceback``, ``output`` for each row of :meth:`errors`).
+            validation, these say how it generalizes), ``errors`` (``trial_id``,
+            ``status``, ``error``, ``traceback``, ``output`` for each row of :meth:`errors`)
+            and ``selection`` (:meth:`selection`: the finalists retrained with several seeds,
+            their statistics and the verdict; None without a selection phase).
             A trial object has ``trial_id``, ``config`` (nested), ``value``, ``metrics``,
             ``training_iteration``, ``time_total_s``, ``status`` and ``diverged``.
 
@@ -290,6 +301,25 @@ class ExperimentResults:
         if isinstance(top, bool) or not isinstance(top, int) or top < 0:
             raise TunefleetError(f"top must be an integer >= 0, got {top!r}")
         return build_summary(self, self._trial_records(), self._ranked_trials(), top)
+
+    def selection(self) -> dict[str, Any] | None:
+        """The selection phase's statistics and verdict (see :mod:`tunefleet.analysis.selection`),
+        or None when the sweep has none.
+
+        Always on the selection's own metric (the one the sweep tuned), each run counted at this
+        object's ``scope`` (``last``: its final result).
+        """
+        if self._selection is False:
+            directory = selection_directory(self.path)
+            plan = read_selection_plan(directory)
+            self._selection = None
+            if plan is not None:
+                runs = selection_runs(pd.DataFrame())
+                if find_state_file(directory) is not None:
+                    loaded = load_results(directory, mode=plan["mode"], scope=self.scope)
+                    runs = selection_runs(loaded.trials())
+                self._selection = summarize_selection(plan, runs, self.scope)
+        return self._selection
 
     def _results_frame(self) -> pd.DataFrame:
         if self._results is None:

@@ -32,6 +32,7 @@ __all__ = [
     "noted_counts",
     "render_frame",
     "render_summary",
+    "selection_rows",
     "status_label",
     "varying_keys",
 ]
@@ -45,8 +46,9 @@ _TRACEBACK_LINES = 8
 def render_summary(
     summary: Mapping[str, Any], console: Console, tracebacks: bool = False, resume_hint: bool = True
 ) -> None:
-    """Print a summary: a title, the top trials, the best config, its test metrics, the errors,
-    and how to resume a sweep that stopped before its end.
+    """Print a summary: a title, the top trials, the best config, its test metrics, the selection
+    (finalists retrained with several seeds, and the verdict), the errors, and how to resume a
+    sweep that stopped before its end.
 
     The table has the rank, trial id, metric value, ``test_accuracy`` when reported,
     iterations, training time, status, and the config keys whose values differ between the
@@ -87,6 +89,8 @@ def render_summary(
                 ("Test metrics of the best trial", "bold"), f" (picked by {summary['metric']}): ", pairs
             )
         )
+    if summary.get("selection"):
+        _print_selection(summary["selection"], console)
     errors: Sequence[Mapping[str, Any]] = summary["errors"]
     if errors:
         console.print(Text(f"Errors ({len(errors)}):", style="bold red"))
@@ -113,6 +117,67 @@ def render_summary(
             ),
             soft_wrap=True,
         )
+
+
+def selection_rows(selection: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The selection as a table: header and one row per finalist (``mean +- sd``, the 95% CI,
+    the same for the test metrics, runs, and the config keys that differ between finalists).
+
+    Shared by the terminal and the HTML report.
+    """
+    finalists: Sequence[Mapping[str, Any]] = selection["finalists"]
+    tests = list(finalists[0]["test_metrics"]) if finalists else []
+    configs = [flatten(f["config"]) for f in finalists]
+    varying = varying_keys(configs)
+    header = ["finalist", "search trial", "runs", selection["metric"], "95% CI"]
+    for name in tests:
+        header += [name, "95% CI"]
+    header.append("config (what differs)")
+    rows = []
+    for finalist, config in zip(finalists, configs, strict=True):
+        row = [
+            str(finalist["finalist"]),
+            finalist["trial_id"] or _MISSING,
+            str(finalist["n"])
+            + (f" (+{finalist['num_unfinished']} unfinished)" if finalist["num_unfinished"] else ""),
+            *_mean_cells(finalist),
+        ]
+        for name in tests:
+            row += _mean_cells(finalist["test_metrics"][name])
+        row.append(", ".join(f"{key}={_format(config.get(key))}" for key in varying))
+        rows.append(row)
+    return header, rows
+
+
+def _mean_cells(stats: Mapping[str, Any]) -> list[str]:
+    """``mean +- sd`` and ``[low, high]`` cells."""
+    if stats["mean"] is None:
+        return [_MISSING, _MISSING]
+    spread = f" +- {stats['std']:.2g}" if stats["std"] is not None else ""
+    ci = f"[{stats['ci'][0]:.4g}, {stats['ci'][1]:.4g}]" if stats["ci"] is not None else _MISSING
+    return [f"{stats['mean']:.4g}{spread}", ci]
+
+
+def _print_selection(selection: Mapping[str, Any], console: Console) -> None:
+    seeds = ", ".join(str(seed) for seed in selection["seeds"])
+    console.print(
+        Text.assemble(
+            ("Selection", "bold"),
+            f": each finalist retrained with seeds {seeds} (mean +- sd, 95% confidence interval)",
+        )
+    )
+    header, rows = selection_rows(selection)
+    right = set(range(2, len(header) - 1))
+    labels = [f"#{row[0]}" for row in rows]
+    _print_fitting(
+        console,
+        [
+            [_grid(header, rows, right)],
+            [_pivot(header[1:], [row[1:] for row in rows], labels)],
+            [_lines(labels, header[1:], [row[1:] for row in rows])],
+        ],
+    )
+    console.print(Text.assemble(("Verdict", "bold"), ": ", selection["verdict"]["text"]), soft_wrap=True)
 
 
 def render_frame(frame: pd.DataFrame, console: Console, label: str | None = None) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
 from tunefleet.config.schema import ExperimentFile, SearchSettings, name_problem
+from tunefleet.config.selection import selection_problems
 from tunefleet.config.shipped import find_experiment_file
 from tunefleet.config.space_fit import field_error_message, space_problems
 from tunefleet.config.storage import storage_problem
@@ -127,6 +128,10 @@ def _model_at(model: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel] | N
     for part in loc:
         field = model.model_fields.get(str(part))
         annotation = getattr(field, "annotation", None)
+        # An optional section (``select: SelectSettings | None``): the model of its settings.
+        annotation = next(
+            (a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)), annotation
+        )
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
         model = annotation
@@ -528,6 +533,11 @@ def load_experiment(
     )
     if experiment.num_trials > MAX_TRIALS:
         problems.append(Problem("num_samples", _too_many_trials(experiment)))
+    if settings.select is not None:
+        problems += [
+            Problem(f"select.{key}" if key else "select", message)
+            for key, message in selection_problems(settings.select, experiment)
+        ]
     problems += _check_defaults(space, trainable, experiment.injected_constants())
     problems += [
         Problem(f"scheduler.{key}", message)

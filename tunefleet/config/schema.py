@@ -10,7 +10,16 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from tunefleet.config.storage import uri_problem
 from tunefleet.loggers import DEFAULT_LOGGERS
@@ -104,6 +113,39 @@ class FailureSettings(_Strict):
         description="What a resumed sweep does with trials that ended in ERROR: keep them as they are, "
         "resume them from their last checkpoint, or restart them from scratch.",
     )
+
+
+#: Fewest seeds per finalist: a standard deviation, a confidence interval and Welch's t-test
+#: are all undefined for one run (n - 1 = 0 degrees of freedom).
+MIN_SELECTION_SEEDS = 2
+
+
+class SelectSettings(_Strict):
+    """``select:``: after the search, retrain the best configurations with several seeds each.
+
+    The ``top_k`` best trials (ranked as ``tunefleet analyze`` ranks them) and, with
+    ``include_defaults``, the trainable's default configuration are trained again ``seeds`` times
+    each at the full budget, so that the winner is judged by a mean over seeds, not by one lucky
+    run (see :mod:`tunefleet.analysis.selection`).
+    """
+
+    top_k: StrictInt = Field(5, ge=1, description="How many of the best configurations to retrain.")
+    seeds: StrictInt = Field(
+        5, description=f"Runs per configuration, each with its own seed (at least {MIN_SELECTION_SEEDS})."
+    )
+    include_defaults: StrictBool = Field(
+        False, description="Retrain the trainable's default configuration too, as a baseline."
+    )
+
+    @field_validator("seeds")
+    @classmethod
+    def _enough_seeds(cls, value: int) -> int:
+        if value < MIN_SELECTION_SEEDS:
+            raise ValueError(
+                f"expected at least {MIN_SELECTION_SEEDS}: a standard deviation, a confidence interval "
+                "and a t-test need two runs of each configuration"
+            )
+        return value
 
 
 #: Longest experiment name, in bytes of UTF-8: a file system allows 255 per directory name, and
@@ -200,6 +242,9 @@ class ExperimentFile(_Strict):
         gt=0,
         allow_inf_nan=False,
         description="Wall-clock budget of one run (e.g. 2h): then the sweep stops, saved and resumable.",
+    )
+    select: SelectSettings | None = Field(
+        None, description="Retrain the best configurations with several seeds after the search."
     )
 
     @field_validator("storage")

@@ -1,6 +1,8 @@
 """Running sweeps: Ray, the Tuner, the driver's callbacks, and run/resume.
 
-- :mod:`~tunefleet.run.sweep`: :func:`run_experiment`, :func:`resume_experiment` (the entry points);
+- :mod:`~tunefleet.run.sweep`: :func:`run_experiment`, :func:`resume_experiment`,
+  :func:`select_experiment` (the entry points);
+- :mod:`~tunefleet.run.selection`: the selection phase's plan, trials and searcher;
 - :mod:`~tunefleet.run.session`: starting or connecting to Ray, what the cluster has;
 - :mod:`~tunefleet.run.tuner`: the one place that assembles the Ray Tune objects;
 - :mod:`~tunefleet.run.callbacks`: progress, time budget, the divergence stopper;
@@ -15,19 +17,33 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["RunOutcome", "init_local_ray", "load_saved_experiment", "resume_experiment", "run_experiment"]
+__all__ = [
+    "RunOutcome",
+    "init_local_ray",
+    "load_saved_experiment",
+    "resume_experiment",
+    "run_experiment",
+    "select_experiment",
+]
 
 _LAZY = {
     "RunOutcome": "tunefleet.run.sweep",
     "load_saved_experiment": "tunefleet.run.sweep",
     "resume_experiment": "tunefleet.run.sweep",
     "run_experiment": "tunefleet.run.sweep",
+    "select_experiment": "tunefleet.run.sweep",
     "init_local_ray": "tunefleet.run.session",
 }
 
 if TYPE_CHECKING:
     from tunefleet.run.session import init_local_ray
-    from tunefleet.run.sweep import RunOutcome, load_saved_experiment, resume_experiment, run_experiment
+    from tunefleet.run.sweep import (
+        RunOutcome,
+        load_saved_experiment,
+        resume_experiment,
+        run_experiment,
+        select_experiment,
+    )
 
 
 def __getattr__(name: str) -> Any:

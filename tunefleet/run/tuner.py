@@ -49,13 +49,22 @@ def _logger_callbacks(experiment: Experiment, storage: str, name: str) -> list[A
     return callbacks
 
 
-def build_tuner(experiment: Experiment, storage: str, name: str, console: Console) -> Any:
-    """Assemble the ``ray.tune.Tuner`` for a validated experiment."""
+def build_tuner(
+    experiment: Experiment, storage: str, name: str, console: Console, search: tuple[Any, Any] | None = None
+) -> Any:
+    """Assemble the ``ray.tune.Tuner`` for a validated experiment.
+
+    Args:
+        search: ``(search_alg, param_space)`` to use instead of the experiment's search (the
+            selection phase's fixed configurations, :mod:`tunefleet.run.selection`).
+    """
     from ray import tune
 
     settings = experiment.settings
-    space = {**experiment.space, **{k: Constant(v) for k, v in experiment.injected_constants().items()}}
-    search_alg, param_space = build_search(settings.search, space, experiment.metric, experiment.mode)
+    if search is None:
+        space = {**experiment.space, **{k: Constant(v) for k, v in experiment.injected_constants().items()}}
+        search = build_search(settings.search, space, experiment.metric, experiment.mode)
+    search_alg, param_space = search
     scheduler = experiment.scheduler.build(experiment.scheduler_options, experiment.scheduler_context)
 
     is_class = experiment.trainable.is_class

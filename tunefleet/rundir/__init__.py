@@ -8,8 +8,8 @@ through it, resume checks it, analysis reads it. Nothing here imports Ray.
 - :mod:`~tunefleet.rundir.names`: every file name;
 - :mod:`~tunefleet.rundir.ray_files`: Ray's files (the experiment state, each trial's results,
   errors and output), read straight;
-- :mod:`~tunefleet.rundir.tunefleet_files`: ``tunefleet.yaml`` (the experiment as run) and
-  ``pbt_lineage.jsonl``;
+- :mod:`~tunefleet.rundir.tunefleet_files`: ``tunefleet.yaml`` (the experiment as run),
+  ``pbt_lineage.jsonl`` and ``selection/selection.json`` (the selection's plan);
 - :mod:`~tunefleet.rundir.resuming`: which run to continue, the command that does, and a whole
   snapshot to continue from;
 - :mod:`~tunefleet.rundir.stamp`: whether the directory changed since last read (a live view).
@@ -17,8 +17,9 @@ through it, resume checks it, analysis reads it. Nothing here imports Ray.
 Ray Tune 2.x writes ``tuner.pkl`` (once, when the sweep starts), per driver session
 ``experiment_state-<session>.json`` plus the searcher's and callbacks' states (rewritten in place
 while the sweep runs), and one folder per trial (``result.json``, ``progress.csv``,
-``params.json``, ``error.txt``). tunefleet adds ``tunefleet.yaml``, ``pbt_lineage.jsonl`` and, in
-each trial's folder, ``stdout`` and ``stderr``.
+``params.json``, ``error.txt``). tunefleet adds ``tunefleet.yaml``, ``pbt_lineage.jsonl``, in
+each trial's folder, ``stdout`` and ``stderr``, and for a sweep with a selection phase the folder
+``selection/``: a Ray Tune experiment directory of its own, with ``selection.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from tunefleet.rundir.names import (
     PARAMS_JSON,
     PROGRESS_CSV,
     RESULT_JSON,
+    SELECTION_DIR,
+    SELECTION_FILE,
+    SELECTION_KEYS,
     SET_ASIDE_SUFFIX,
     STATE_GLOB,
     STDERR_FILE,
@@ -64,7 +68,10 @@ from tunefleet.rundir.tunefleet_files import (
     read_experiment_file,
     read_experiment_settings,
     read_lineage_records,
+    read_selection_plan,
+    selection_directory,
     write_experiment_file,
+    write_selection_plan,
 )
 
 __all__ = [
@@ -76,6 +83,9 @@ __all__ = [
     "PARAMS_JSON",
     "PROGRESS_CSV",
     "RESULT_JSON",
+    "SELECTION_DIR",
+    "SELECTION_FILE",
+    "SELECTION_KEYS",
     "SET_ASIDE_SUFFIX",
     "STATE_GLOB",
     "STDERR_FILE",
@@ -98,10 +108,13 @@ __all__ = [
     "read_experiment_settings",
     "read_lineage_records",
     "read_ray_run",
+    "read_selection_plan",
     "read_trial_states",
     "resume_command",
     "saved_trials",
+    "selection_directory",
     "unfinished_trials",
     "unused_run_name",
     "write_experiment_file",
+    "write_selection_plan",
 ]

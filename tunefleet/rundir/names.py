@@ -11,6 +11,9 @@ __all__ = [
     "PARAMS_JSON",
     "PROGRESS_CSV",
     "RESULT_JSON",
+    "SELECTION_DIR",
+    "SELECTION_FILE",
+    "SELECTION_KEYS",
     "SET_ASIDE_SUFFIX",
     "STATE_GLOB",
     "STDERR_FILE",
@@ -45,3 +48,10 @@ STDERR_FILE = "stderr"
 LINEAGE_FILE = "pbt_lineage.jsonl"
 #: The keys of each JSON line of :data:`LINEAGE_FILE`, in order.
 LINEAGE_KEYS = ("time", "trial", "iteration", "source_trial", "source_iteration", "old_config", "new_config")
+#: The selection phase (``select:``, ``tunefleet select``): a Ray Tune experiment of its own in
+#: this sub-directory of the sweep's, holding :data:`SELECTION_FILE` beside its own files.
+SELECTION_DIR = "selection"
+#: The selection's plan: the finalists (rank, trial, value, config), the seeds, how they were ranked.
+SELECTION_FILE = "selection.json"
+#: The keys of :data:`SELECTION_FILE`.
+SELECTION_KEYS = ("metric", "mode", "scope", "top_k", "seeds", "include_defaults", "finalists")

@@ -1,4 +1,5 @@
-"""tunefleet's own files in an experiment directory: the experiment as run, and the PBT lineage."""
+"""tunefleet's own files in an experiment directory: the experiment as run, the PBT lineage and
+the selection's plan."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from typing import Any
 import yaml
 
 from tunefleet.errors import ConfigError, TunefleetError
-from tunefleet.rundir.names import EXPERIMENT_FILE, LINEAGE_FILE, LINEAGE_KEYS
+from tunefleet.rundir.names import (
+    EXPERIMENT_FILE,
+    LINEAGE_FILE,
+    LINEAGE_KEYS,
+    SELECTION_DIR,
+    SELECTION_FILE,
+    SELECTION_KEYS,
+)
 
 __all__ = [
     "SavedExperiment",
@@ -21,7 +29,10 @@ __all__ = [
     "read_experiment_file",
     "read_experiment_settings",
     "read_lineage_records",
+    "read_selection_plan",
+    "selection_directory",
     "write_experiment_file",
+    "write_selection_plan",
 ]
 
 #: The first line of :data:`~tunefleet.rundir.names.EXPERIMENT_FILE`, naming the file it was run from.
@@ -129,14 +140,52 @@ def read_lineage_records(path: Path) -> list[dict[str, Any]]:
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise TunefleetError(f"{path}:{number}: not JSON ({exc})") from None
-        if not isinstance(record, dict) or set(record) != set(LINEAGE_KEYS):
-            got = sorted(record) if isinstance(record, dict) else type(record).__name__
-            raise TunefleetError(
-                f"{path}:{number}: expected an object with keys {list(LINEAGE_KEYS)}, got {got}"
-            )
-        records.append(record)
+        records.append(_json_object(line, f"{path}:{number}", LINEAGE_KEYS))
     return records
+
+
+def _json_object(text: str, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """``text`` as a JSON object with exactly ``keys``.
+
+    Raises:
+        TunefleetError: naming ``where`` (the file, or file:line), when it is not.
+    """
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise TunefleetError(f"{where}: not JSON ({exc})") from None
+    if not isinstance(data, dict) or set(data) != set(keys):
+        got = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise TunefleetError(f"{where}: expected an object with keys {list(keys)}, got {got}")
+    return data
+
+
+def selection_directory(directory: Path) -> Path:
+    """Where the selection phase of the sweep in ``directory`` runs (a Ray Tune experiment)."""
+    return directory / SELECTION_DIR
+
+
+def write_selection_plan(directory: Path, plan: Mapping[str, Any]) -> Path:
+    """Write the selection's plan (the :data:`SELECTION_KEYS` of ``plan``) into the selection
+    directory ``directory`` (created if missing), atomically: a resume reads it whole or not at all."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / SELECTION_FILE
+    temporary = path.with_name(path.name + ".tmp")
+    text = json.dumps({key: plan[key] for key in SELECTION_KEYS}, indent=2, default=_jsonable)
+    temporary.write_text(text + "\n", encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def read_selection_plan(directory: Path) -> dict[str, Any] | None:
+    """The selection's plan in the selection directory ``directory``; None when there is none.
+
+    Raises:
+        TunefleetError: the file is not a JSON object with exactly the :data:`SELECTION_KEYS`.
+    """
+    path = directory / SELECTION_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return _json_object(text, str(path), SELECTION_KEYS)
