@@ -104,8 +104,15 @@ def rung_scores(values: np.ndarray, objectives: Sequence[Objective]) -> np.ndarr
     for index, front in enumerate(non_dominated_sort(values, objectives)):
         front_of[front] = index
         crowding[front] = crowding_distance(points[front])
-    keys = list(zip(front_of, -crowding, strict=True))
-    return -np.array([sum(other < key for other in keys) for key in keys], dtype=float)
+    # Competition ranking of (front, -crowding): sorted, a row's position is that of the first
+    # row with its key.
+    keys = list(zip(front_of, crowding, strict=True))
+    order = np.lexsort((-crowding, front_of))
+    positions = np.empty(len(values))
+    for place, row in enumerate(order):
+        tied = place > 0 and keys[order[place - 1]] == keys[row]
+        positions[row] = positions[order[place - 1]] if tied else place
+    return -positions
 
 
 class _Bracket:
