@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from tunefleet.trainables import LinearRegression, Mnist1dMLP
+from tunefleet.trainables import DigitsMLP, LinearRegression, Mnist1dMLP
 from tunefleet.trainables.cost import (
     LATENCY_REPEATS,
     LATENCY_SAMPLES,
@@ -87,7 +87,7 @@ def test_latency_of_nothing_is_an_error(samples: int, repeats: int) -> None:
 
 
 def test_a_trial_reports_its_model_size_and_a_latency_measured_at_its_first_and_last_iteration() -> None:
-    trainable = Mnist1dMLP(config={"hidden": 16, "steps_per_iteration": 2, "max_iterations": 4})
+    trainable = DigitsMLP(config={"hidden": 16, "steps_per_iteration": 2, "max_iterations": 4})
     measured = []
     loop = trainable.loop
     loop.model.register_forward_hook(
@@ -98,7 +98,7 @@ def test_a_trial_reports_its_model_size_and_a_latency_measured_at_its_first_and_
 
     results = [trainable.train() for _ in range(4)]
 
-    assert {r["params"] for r in results} == {(40 * 16 + 16) + (16 * 16 + 16) + (16 * 10 + 10)}
+    assert {r["params"] for r in results} == {(64 * 16 + 16) + (16 * 16 + 16) + (16 * 10 + 10)}
     latencies = [r["latency_ms"] for r in results]
     assert all(math.isfinite(v) and v > 0 for v in latencies)
     assert latencies[1] == latencies[2] == latencies[0]  # the first measurement, carried
