@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import gpu_throughput, search_efficiency, streamed_data
+from benchmarks import gpu_throughput, multi_objective, search_efficiency, streamed_data
 from tests.processes import kill_session
 from tests.support import REPO
 from tunefleet.config import load_experiment
@@ -136,6 +136,22 @@ def test_search_efficiency_smoke_runs_both_parts_and_writes_a_valid_experiment(
     search, winner = search_efficiency.efficiency_winner(sweeps, max_iterations=2)
     assert search["best_val_accuracy"] == max(s["best_val_accuracy"] for s in sweeps)
     assert winner.keys() == search_efficiency.CNN_SPACE.keys()
+
+
+def test_multi_objective_smoke_runs_moasha_and_fifo_at_the_same_budget(
+    ray_local: None, tmp_path: Path
+) -> None:
+    document = checked(multi_objective.main(["--smoke", "--output", str(tmp_path / "mo.json")]))
+
+    budget = document["settings"]["budget_trial_iterations"]
+    assert set(document["figures"]) == {"fifo", "moasha"}
+    for arm in document["figures"].values():
+        (run,) = arm["runs"]
+        assert 0 < run["hypervolume"] <= 1 and run["front_size"] >= 1
+        # Trials in flight when the budget ran out still report (2 at once here).
+        assert budget <= run["trial_iterations"] <= budget + 2
+        assert run["trial_seconds"] > 0 and run["latency_ms_median"] > 0
+    assert document["figures"]["fifo"]["runs"][0]["trials"] == 2
 
 
 def test_streamed_data_smoke_pairs_each_round_for_both_models(tmp_path: Path) -> None:

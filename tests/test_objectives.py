@@ -56,6 +56,23 @@ def test_fronts_peel_the_pareto_layers_and_nan_rows_come_last() -> None:
     assert pareto_front([[math.nan, 1]], ACC_PARAMS) == []
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(*[st.integers(0, 5)] * 3), min_size=1, max_size=30))
+def test_each_front_is_undominated_by_the_rest_and_dominated_by_the_one_before(
+    points: list[tuple[int, ...]],
+) -> None:
+    three = objectives_of(["a", "b", "c"], ["min", "max", "min"])
+
+    fronts = non_dominated_sort(points, three)
+
+    assert sorted(i for front in fronts for i in front) == list(range(len(points)))
+    for k, front in enumerate(fronts):
+        later = [j for f in fronts[k:] for j in f]
+        assert not any(dominates(points[j], points[i], three) for i in front for j in later)
+        if k:
+            assert all(any(dominates(points[j], points[i], three) for j in fronts[k - 1]) for i in front)
+
+
 def test_hypervolume_of_a_staircase() -> None:
     two = objectives_of(["a", "b"], ["min", "min"])
     assert hypervolume([[1, 2], [2, 1]], two, [3, 3]) == 3.0

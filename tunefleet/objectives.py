@@ -93,21 +93,22 @@ def non_dominated_sort(values: ArrayLike, objectives: Sequence[Objective]) -> li
     those dominate, and so on (Deb et al. 2002). Rows holding NaN come last, in a front of their own.
     """
     points = minimized(values, objectives)
-    finite = [i for i in range(len(points)) if not np.isnan(points[i]).any()]
-    remaining = set(finite)
+    nan = np.isnan(points).any(axis=1)
+    finite = np.flatnonzero(~nan)
+    ranked = points[finite]
+    # dominated_by[i, j]: row j dominates row i. Vectorized: MOASHA sorts every rung on every
+    # result that reaches it, and a rung of a large sweep holds hundreds of trials.
+    no_worse = (ranked[None, :, :] <= ranked[:, None, :]).all(axis=2)
+    better = (ranked[None, :, :] < ranked[:, None, :]).any(axis=2)
+    dominated_by = no_worse & better
+    remaining = np.ones(len(finite), dtype=bool)
     fronts: list[list[int]] = []
-    while remaining:
-        front = [
-            i
-            for i in sorted(remaining)
-            if not any(
-                np.all(points[j] <= points[i]) and np.any(points[j] < points[i]) for j in remaining if j != i
-            )
-        ]
-        fronts.append(front)
-        remaining.difference_update(front)
-    if unranked := [i for i in range(len(points)) if i not in set(finite)]:
-        fronts.append(unranked)
+    while remaining.any():
+        undominated = remaining & ~(dominated_by & remaining[None, :]).any(axis=1)
+        fronts.append([int(i) for i in finite[undominated]])
+        remaining &= ~undominated
+    if nan.any():
+        fronts.append([int(i) for i in np.flatnonzero(nan)])
     return fronts
 
 

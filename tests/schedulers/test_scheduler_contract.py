@@ -20,6 +20,7 @@ TOY_MUTATIONS = {"h0": {"uniform": [0.0, 1.0]}, "h1": {"uniform": [0.0, 1.0]}}
 CASES: dict[str, tuple[dict[str, Any], str]] = {
     "fifo": ({"type": "fifo"}, "random"),
     "asha": ({"type": "asha", "grace_period": 1, "reduction_factor": 2}, "random"),
+    "moasha": ({"type": "moasha", "grace_period": 1, "reduction_factor": 2}, "random"),
     "hyperband": ({"type": "hyperband", "reduction_factor": 2}, "random"),
     "median_stopping": ({"type": "median_stopping", "min_samples_required": 2}, "random"),
     "pbt": ({"type": "pbt", "perturbation_interval": 2, "seed": 0, "mutations": TOY_MUTATIONS}, "random"),
@@ -28,7 +29,7 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 #: The schedulers that stop trials at rungs (successive halving); analysis draws them.
-WITH_RUNGS = {"asha", "hyperband", "bohb"}
+WITH_RUNGS = {"asha", "moasha", "hyperband", "bohb"}
 
 
 def test_every_registered_scheduler_has_a_contract_case() -> None:

@@ -18,7 +18,7 @@ from tunefleet.trainables.models import MLP
 from tunefleet.trainables.tasks import MLPHyperparams
 
 #: Reported metrics that measure wall time and so legitimately differ between identical runs.
-TIMING_METRICS = frozenset({"samples_per_s"})
+TIMING_METRICS = frozenset({"samples_per_s", "latency_ms"})
 
 
 def deterministic_metrics(trainable: TorchTrainable[Any], result: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from tunefleet.trainables import (
     TrainingHyperparams,
 )
 from tunefleet.trainables.base import CHECKPOINT_FILE
+from tunefleet.trainables.cost import count_parameters
 from tunefleet.trainables.data import DataSplits
 from tunefleet.trainables.schedules import lr_multiplier
 
@@ -68,7 +69,10 @@ def test_every_builtin_reports_exactly_its_declared_metrics(cls: type[TorchTrain
     assert result["global_step"] == 3 and type(result["global_step"]) is int
     assert result["diverged"] is False
     assert result["world_size"] == 1 and type(result["world_size"]) is int  # one process
-    for name in trainable.reported_metrics() - {"early_stopped", "diverged", "global_step", "world_size"}:
+    assert result["params"] == count_parameters(trainable.model) and type(result["params"]) is int
+    assert result["latency_ms"] > 0
+    counters = {"early_stopped", "diverged", "global_step", "world_size", "params"}
+    for name in trainable.reported_metrics() - counters:
         value = result[name]
         assert type(value) is float and torch.isfinite(torch.tensor(value)), name
 

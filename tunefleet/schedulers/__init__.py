@@ -38,6 +38,7 @@ __all__ = [
 SCHEDULERS: dict[str, str] = {
     "fifo": "tunefleet.schedulers.fifo",
     "asha": "tunefleet.schedulers.asha",
+    "moasha": "tunefleet.schedulers.moasha",
     "hyperband": "tunefleet.schedulers.hyperband",
     "median_stopping": "tunefleet.schedulers.median_stopping",
     "pbt": "tunefleet.schedulers.pbt",

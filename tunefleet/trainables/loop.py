@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from tunefleet.trainables.batches import BatchOrder, EvalShard, MicroBatch, eval_shard, micro_batches
+from tunefleet.trainables.cost import LATENCY_SAMPLES, count_parameters, inference_latency_ms
 from tunefleet.trainables.data import DatasetSplits, DataSplits, Splits
 from tunefleet.trainables.hyperparams import TrainingHyperparams
 from tunefleet.trainables.initialization import init_weights
@@ -65,9 +66,21 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 2
 
 #: Metrics every iteration reports besides its task kind's evaluation metrics. ``world_size`` is
-#: the number of processes that trained the trial (1, or the data-parallel workers).
+#: the number of processes that trained the trial (1, or the data-parallel workers); ``params``
+#: and ``latency_ms`` are the model's cost (:mod:`~tunefleet.trainables.cost`).
 LOOP_METRICS = frozenset(
-    {"train_loss", "lr", "samples_per_s", "epoch", "global_step", "early_stopped", "diverged", "world_size"}
+    {
+        "train_loss",
+        "lr",
+        "samples_per_s",
+        "epoch",
+        "global_step",
+        "early_stopped",
+        "diverged",
+        "world_size",
+        "params",
+        "latency_ms",
+    }
 )
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -269,6 +282,11 @@ class TrainingLoop:
         self._best_val_loss = math.inf
         self._iterations_without_improvement = 0
         self._early_stopped = False
+        self.params = count_parameters(self.model)
+        # The first validation samples, as the model takes them (set by the first evaluation),
+        # and the last latency measured on them: see _latency_ms.
+        self._latency_inputs: Tensor | None = None
+        self._latency: float | None = None
 
     def _rank_rngs(self) -> dict[str, Any]:
         """This rank's global generators once the model is built: rank 0 continues the stream
@@ -328,8 +346,27 @@ class TrainingLoop:
             early_stopped=stopped,
             diverged=diverged,
             world_size=self.shard.world_size,
+            params=self.params,
+            latency_ms=self._latency_ms(),
         )
         return result
+
+    def _latency_ms(self) -> float:
+        """The model's per-sample inference time (:func:`~tunefleet.trainables.cost.inference_latency_ms`).
+
+        Measured at the first iteration this loop runs (a new trial, or one continued from a
+        checkpoint) and at the trial's last (``max_iterations``); the iterations between report
+        the last measurement: the architecture, hence the cost, does not change while training,
+        and measuring every iteration would cost a few percent of it. Only rank 0 of a
+        data-parallel trial measures (its result is the trial's); the others report NaN.
+        """
+        if self.shard.rank != 0 or self._latency_inputs is None:
+            return math.nan
+        last = self.global_step >= self.hp.max_iterations * self.hp.steps_per_iteration
+        if self._latency is None or last:
+            # Outside the trial's random streams: whether it measured must not change its results.
+            self._latency = inference_latency_ms(self.model, self._latency_inputs, context=self._autocast)
+        return self._latency
 
     def _train_steps(self, batch_size: int) -> tuple[Tensor, float]:
         """``steps_per_iteration`` optimizer steps; returns the summed loss and the last lr."""
@@ -450,8 +487,11 @@ class TrainingLoop:
         for split, names in (("val", self.task.val_metrics), ("test", self.task.test_metrics)):
             accumulator = self.task.accumulator()
             for x, y in self._eval_batches(split):
+                x = self._as_input(x)
+                if self._latency_inputs is None and split == "val" and len(x):
+                    self._latency_inputs = x[:LATENCY_SAMPLES].clone()
                 with self._autocast():
-                    output = self._forward_eval(self._as_input(x))
+                    output = self._forward_eval(x)
                 accumulator.update(output.float(), self.task.prepare_target(y))
             counts = self._eval_shard(split).counts  # False: a stand-in batch (see eval_shard)
             sums = {k: v if counts else torch.zeros_like(v) for k, v in accumulator.sums.items()}
