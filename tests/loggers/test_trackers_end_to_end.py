@@ -17,7 +17,9 @@ from tunefleet.config import load_experiment
 from tunefleet.loggers.mlflow import default_tracking_uri
 from tunefleet.run import resume_experiment, run_experiment
 
-pytestmark = pytest.mark.integrations
+# Each resume starts every logger again (W&B: a queue and a logging actor per trial), so the sweep
+# takes minutes; more than pytest's 600 s default on a loaded 2-core machine.
+pytestmark = [pytest.mark.integrations, pytest.mark.timeout(1800)]
 
 TRACKERS = ("mlflow", "wandb", "aim")
 
