@@ -32,6 +32,7 @@ PRIVATE_NAMES = [
     ("ray.train._internal.checkpoint_manager", "_CheckpointManager.register_checkpoint"),
     ("ray.train._internal.checkpoint_manager", "_delete_fs_path"),
     ("ray.train._internal.session", "_FutureTrainingResult.resolve"),
+    ("ray.train._internal.session", "_TrainingResult"),
     ("ray.tune.execution.tune_controller", "TuneController._on_trial_reset"),
     ("ray.tune.execution.tune_controller", "TuneController._process_trial_result"),
     ("ray.tune.execution.tune_controller", "TuneController._validate_result_metrics"),
@@ -58,6 +59,8 @@ INSTANCE_ATTRIBUTES = [
     ("ray.train._internal.checkpoint_manager", "_CheckpointManager", "_checkpoint_results"),
     ("ray.train._internal.checkpoint_manager", "_CheckpointManager", "_latest_checkpoint_result"),
     ("ray.tune.schedulers.pbt", "PopulationBasedTraining", "_trial_state"),
+    ("ray.tune.trainable.trainable", "Trainable", "_iteration"),
+    ("ray.tune.trainable.trainable", "Trainable", "_time_total"),
 ]
 
 

@@ -129,6 +129,12 @@ def _trial_object(trial: RankedTrial) -> dict[str, Any]:
         "time_total_s": trial.metrics.get("time_total_s"),
         "status": trial.record.status,
         "diverged": trial.record.diverged,
+        # An extended sweep (tunefleet extend): the sweep that ran the trial, the trial it continued.
+        **(
+            {"sweep": trial.record.sweep, "continues": trial.record.continues or None}
+            if trial.record.sweep
+            else {}
+        ),
     }
 
 

@@ -28,7 +28,7 @@ __all__ = ["RankedTrial", "rank", "trials_frame"]
 
 # Columns of ExperimentResults.trials() that are not reported metrics. A metric with one of
 # these names is shown as reported/<name> instead.
-_RESERVED_COLUMNS = frozenset({"trial_id", "status", "diverged", "value", "error"})
+_RESERVED_COLUMNS = frozenset({"trial_id", "status", "diverged", "value", "error", "sweep", "continues"})
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,11 @@ def trials_frame(ranked: list[RankedTrial]) -> pd.DataFrame:
         *renamed.values(),
         *ordered_union(flat_configs),
     ]
+    if any(t.record.sweep for t in ranked):
+        # An extended sweep (tunefleet extend): which sweep ran each trial, which old trial it continued.
+        for trial, row in zip(ranked, rows, strict=True):
+            row.update(sweep=trial.record.sweep, continues=trial.record.continues or None)
+        columns[2:2] = ["sweep", "continues"]
     frame = pd.DataFrame.from_records(rows, columns=columns)
     frame["value"] = frame["value"].astype(float)
     frame["training_iteration"] = pd.to_numeric(frame["training_iteration"]).astype("Int64")

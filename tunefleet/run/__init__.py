@@ -1,6 +1,7 @@
 """Running sweeps: Ray, the Tuner, the driver's callbacks, and run/resume.
 
 - :mod:`~tunefleet.run.sweep`: :func:`run_experiment`, :func:`resume_experiment` (the entry points);
+- :mod:`~tunefleet.run.extend`: :func:`extend_experiment`, a new sweep continuing a finished one;
 - :mod:`~tunefleet.run.session`: starting or connecting to Ray, what the cluster has;
 - :mod:`~tunefleet.run.tuner`: the one place that assembles the Ray Tune objects;
 - :mod:`~tunefleet.run.callbacks`: progress, time budget, the divergence stopper;
@@ -15,9 +16,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["RunOutcome", "init_local_ray", "load_saved_experiment", "resume_experiment", "run_experiment"]
+__all__ = [
+    "RunOutcome",
+    "extend_experiment",
+    "init_local_ray",
+    "load_saved_experiment",
+    "resume_experiment",
+    "run_experiment",
+]
 
 _LAZY = {
+    "extend_experiment": "tunefleet.run.extend",
     "RunOutcome": "tunefleet.run.sweep",
     "load_saved_experiment": "tunefleet.run.sweep",
     "resume_experiment": "tunefleet.run.sweep",
@@ -26,6 +35,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from tunefleet.run.extend import extend_experiment
     from tunefleet.run.session import init_local_ray
     from tunefleet.run.sweep import RunOutcome, load_saved_experiment, resume_experiment, run_experiment
 

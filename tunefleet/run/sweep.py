@@ -41,7 +41,7 @@ from tunefleet.rundir import (
     write_experiment_file,
 )
 
-__all__ = ["RunOutcome", "load_saved_experiment", "resume_experiment", "run_experiment"]
+__all__ = ["RunOutcome", "launch", "load_saved_experiment", "resume_experiment", "run_experiment"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def run_experiment(
         _check_same_settings(experiment, directory)
         return resume_experiment(directory, address=address, console=console, experiment=experiment)
     run_name = unused_run_name(storage_path, name or experiment.name)
-    return _launch(
+    return launch(
         experiment,
         storage_path,
         run_name,
@@ -165,7 +165,7 @@ def resume_experiment(
             soft_wrap=True,
         )
         make_tuner = partial(build_tuner, experiment, str(path.parent), path.name, console)
-    return _launch(
+    return launch(
         experiment, str(path.parent), path.name, address=address, console=console, make_tuner=make_tuner
     )
 
@@ -202,7 +202,7 @@ def _check_same_settings(experiment: Experiment, directory: Path) -> None:
 
 
 @sigterm_stops_sweep()
-def _launch(
+def launch(
     experiment: Experiment,
     storage_path: str,
     run_name: str,

@@ -22,9 +22,13 @@ each trial's folder, ``stdout`` and ``stderr``.
 
 from __future__ import annotations
 
+from tunefleet.rundir.history import TrialCheckpoint, last_checkpoint, read_ray_run_with_history
 from tunefleet.rundir.names import (
+    CHECKPOINT_ITERATION_FILE,
+    CONTINUES_KEY,
     ERROR_FILE,
     EXPERIMENT_FILE,
+    EXTENSION_FILE,
     FINAL_STATUSES,
     LINEAGE_FILE,
     LINEAGE_KEYS,
@@ -61,13 +65,18 @@ from tunefleet.rundir.tunefleet_files import (
     append_lineage,
     read_experiment_file,
     read_experiment_settings,
+    read_extension,
     read_lineage_records,
     write_experiment_file,
+    write_extension,
 )
 
 __all__ = [
+    "CHECKPOINT_ITERATION_FILE",
+    "CONTINUES_KEY",
     "ERROR_FILE",
     "EXPERIMENT_FILE",
+    "EXTENSION_FILE",
     "FINAL_STATUSES",
     "LINEAGE_FILE",
     "LINEAGE_KEYS",
@@ -81,23 +90,28 @@ __all__ = [
     "TUNER_PKL",
     "RayRunFiles",
     "SavedExperiment",
+    "TrialCheckpoint",
     "TrialFiles",
     "append_lineage",
     "check_resumable",
     "find_state_file",
     "flatten",
     "is_nan",
+    "last_checkpoint",
     "latest_run",
     "objective_from_tuner_pkl",
     "output_tail",
     "read_experiment_file",
     "read_experiment_settings",
+    "read_extension",
     "read_lineage_records",
     "read_ray_run",
+    "read_ray_run_with_history",
     "read_trial_states",
     "resume_command",
     "saved_trials",
     "unfinished_trials",
     "unused_run_name",
     "write_experiment_file",
+    "write_extension",
 ]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 __all__ = [
+    "CHECKPOINT_ITERATION_FILE",
+    "CONTINUES_KEY",
     "ERROR_FILE",
     "EXPERIMENT_FILE",
+    "EXTENSION_FILE",
     "FINAL_STATUSES",
     "LINEAGE_FILE",
     "LINEAGE_KEYS",
@@ -45,3 +48,13 @@ STDERR_FILE = "stderr"
 LINEAGE_FILE = "pbt_lineage.jsonl"
 #: The keys of each JSON line of :data:`LINEAGE_FILE`, in order.
 LINEAGE_KEYS = ("time", "trial", "iteration", "source_trial", "source_iteration", "old_config", "new_config")
+#: Where ``tunefleet extend`` records the sweep a sweep continues (JSON: ``extended_from``,
+#: ``warm_started``, ``outside_space``, ``continued``).
+EXTENSION_FILE = "tunefleet_extension.json"
+#: The config key of a trial that continues an old trial's checkpoint (``tunefleet extend``):
+#: ``{trial_id, checkpoint, training_iteration, time_total_s}``. Dunder, so that trainables and
+#: analysis treat it as Ray's bookkeeping, not as a hyperparameter.
+CONTINUES_KEY = "__tunefleet_continues__"
+#: In every checkpoint folder a trial saves: the iteration and time it was saved at (JSON), which
+#: Ray 2.60 keeps only pickled in the experiment state.
+CHECKPOINT_ITERATION_FILE = "tunefleet_iteration.json"

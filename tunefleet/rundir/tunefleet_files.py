@@ -13,15 +13,17 @@ from typing import Any
 import yaml
 
 from tunefleet.errors import ConfigError, TunefleetError
-from tunefleet.rundir.names import EXPERIMENT_FILE, LINEAGE_FILE, LINEAGE_KEYS
+from tunefleet.rundir.names import EXPERIMENT_FILE, EXTENSION_FILE, LINEAGE_FILE, LINEAGE_KEYS
 
 __all__ = [
     "SavedExperiment",
     "append_lineage",
     "read_experiment_file",
     "read_experiment_settings",
+    "read_extension",
     "read_lineage_records",
     "write_experiment_file",
+    "write_extension",
 ]
 
 #: The first line of :data:`~tunefleet.rundir.names.EXPERIMENT_FILE`, naming the file it was run from.
@@ -140,3 +142,32 @@ def read_lineage_records(path: Path) -> list[dict[str, Any]]:
             )
         records.append(record)
     return records
+
+
+def write_extension(directory: Path, record: Mapping[str, Any]) -> None:
+    """Record where an extended sweep came from (:data:`~tunefleet.rundir.names.EXTENSION_FILE`).
+
+    ``record`` holds ``extended_from`` (the old experiment directory) and what the extend did
+    with its trials (``warm_started``, ``outside_space``, ``continued``).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(dict(record), indent=2, default=_jsonable)
+    (directory / EXTENSION_FILE).write_text(text + "\n", encoding="utf-8")
+
+
+def read_extension(directory: Path) -> dict[str, Any] | None:
+    """The extension record of ``directory``; None when the sweep extends none.
+
+    Raises:
+        TunefleetError: the file is not a JSON object with an ``extended_from`` path.
+    """
+    path = directory / EXTENSION_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise TunefleetError(f"{path}: cannot read the file ({exc})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("extended_from"), str):
+        raise TunefleetError(f"{path}: expected a JSON object with extended_from: <directory>")
+    return record

@@ -226,11 +226,14 @@ def build_search(
     metric: str,
     mode: str,
     history: Sequence[EvaluatedPoint] = (),
+    continuations: Sequence[dict[str, Any]] = (),
+    continues_key: str = "",
 ) -> tuple[Any, dict[str, Any]]:
     """Create the search algorithm for validated settings.
 
     ``history`` (an extended sweep's old results, fitting ``space``) is fed to the searcher
-    through its plugin's ``warm_start``; a searcher without one ignores it.
+    through its plugin's ``warm_start``; a searcher without one ignores it. ``continuations``
+    (configs holding ``continues_key``) are the first trials (:mod:`tunefleet.search.continuing`).
 
     ``max_concurrent`` is applied here: Ray's grid/random generator takes it as an argument, and
     model-based searchers are wrapped in a ``ConcurrencyLimiter``. (``TuneConfig.max_concurrent_trials``
@@ -253,6 +256,10 @@ def build_search(
     search_alg, param_space = plugin.build(options, settings, space, metric, mode)
     if history and plugin.warm_start is not None:
         plugin.warm_start(search_alg, history)
+    if continuations:
+        from tunefleet.search.continuing import with_continuations
+
+        search_alg, param_space = with_continuations(search_alg, param_space, continuations, continues_key)
     if settings.max_concurrent and isinstance(search_alg, Searcher):
         search_alg = ConcurrencyLimiter(search_alg, max_concurrent=settings.max_concurrent)
     return search_alg, param_space
