@@ -22,7 +22,7 @@ from tunefleet.cli import EXIT_BAD_INPUT, main
 from tunefleet.config import load_experiment
 from tunefleet.console import make_console
 from tunefleet.run import extend_experiment, run_experiment
-from tunefleet.rundir import EXTENSION_FILE, read_ray_run
+from tunefleet.rundir import EXTENSION_FILE, read_ray_run, write_experiment_file
 
 EXPERIMENT = {
     "name": "lin",
@@ -147,14 +147,34 @@ def test_extend_refuses_a_directory_that_is_not_an_experiment(tmp_path: Path) ->
     assert "not a tunefleet experiment directory" in result.output
 
 
-@pytest.mark.slow
+@pytest.fixture
+def saved_sweep(tmp_path: Path) -> Path:
+    """An experiment directory as a sweep leaves it, as far as a refusal reads it."""
+    directory = tmp_path / "lin"
+    directory.mkdir()
+    write_experiment_file(directory, EXPERIMENT, "lin", tmp_path / "lin.yaml")
+    (directory / "experiment_state-2026-11-30_00-00-00.json").write_text("{}")
+    return directory
+
+
 @pytest.mark.parametrize(
     ("override", "key"),
-    [("trainable=digits_mlp", "trainable"), ("metric=val_accuracy", "metric"), ("mode=max", "mode")],
+    [
+        ("trainable=digits_mlp", "trainable"),
+        ("metric=val_accuracy", "metric"),  # not even reported by the trainable: still this refusal
+        ("metric=val_r2", "metric"),
+        ("mode=max", "mode"),
+    ],
 )
-def test_extend_refuses_a_change_of_the_experiment_itself(
-    extended: Extended, override: str, key: str
-) -> None:
-    result = CliRunner().invoke(main, ["extend", str(extended.old_dir), "--set", override])
+def test_extend_refuses_a_change_of_the_experiment_itself(saved_sweep: Path, override: str, key: str) -> None:
+    result = CliRunner().invoke(main, ["extend", str(saved_sweep), "--set", override])
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert f"--set {key}:" in result.output
+
+
+@pytest.mark.slow
+def test_extend_takes_an_unchanged_objective_given_again(extended: Extended) -> None:
+    from tunefleet.run.extend import plan_extend
+
+    plan = plan_extend(extended.old_dir, ["metric=val_loss", "mode=min", "max_iterations=4"])
+    assert plan.new.settings.max_iterations == 4

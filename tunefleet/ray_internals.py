@@ -408,7 +408,7 @@ def continue_checkpoints(trainable: type, key: str, iteration_file: str) -> type
     def without_key(config: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in config.items() if k != key}
 
-    class ContinuesCheckpoints(trainable):  # type: ignore[valid-type,misc]
+    class ContinuesCheckpoints(trainable):
         def setup(self, config: dict[str, Any]) -> None:
             super().setup(without_key(config))
             self._tunefleet_continue(config.get(key))

@@ -25,6 +25,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 
 from tunefleet.config import Experiment, check_name_argument, load_experiment
@@ -139,14 +140,17 @@ def plan_extend(directory: str | Path, overrides: tuple[str, ...] | list[str] = 
         )
     search_dirs = [saved.origin.parent] if saved.origin else []
     old = load_experiment(saved.path, search_dirs=search_dirs)
+    # Before the new experiment is validated: a changed trainable is refused as such, not for
+    # the metric it does not report.
+    for override in overrides:
+        path, _, text = override.partition("=")
+        key = path.strip().split(".")[0]
+        if key in FIXED_KEYS and (path.strip() != key or _yaml_value(text) != old.raw.get(key)):
+            _refuse_change(key, old, old_dir)
     new = load_experiment(saved.path, list(overrides), search_dirs=search_dirs)
     for key in FIXED_KEYS:
         if old.raw.get(key) != new.raw.get(key):
-            raise TunefleetError(
-                f"--set {key}: the sweep in {old_dir} has {key} {shown(old.raw.get(key))}; extend keeps the "
-                f"{key} (the old results would not be of the same experiment): use `tunefleet run` to "
-                f"start a new experiment"
-            )
+            _refuse_change(key, old, old_dir)
     if saved.origin is not None:
         # The new directory's header names the file the experiment came from, where a resume
         # finds a user's trainable module again.
@@ -206,6 +210,21 @@ def extend_experiment(
             plan.new, storage, run_name, console, history=history, continuations=plan.continuations
         ),
     )
+
+
+def _refuse_change(key: str, old: Experiment, old_dir: Path) -> None:
+    raise TunefleetError(
+        f"--set {key}: the sweep in {old_dir} has {key} {shown(old.raw.get(key))}; extend keeps the "
+        f"{key} (the old results would not be of the same experiment): use `tunefleet run` to start "
+        f"a new experiment"
+    )
+
+
+def _yaml_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text  # not this check's to report: validation says what is wrong with it
 
 
 def _reserved(key: str) -> bool:

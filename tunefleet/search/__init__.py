@@ -233,7 +233,7 @@ def build_search(
 
     ``history`` (an extended sweep's old results, fitting ``space``) is fed to the searcher
     through its plugin's ``warm_start``; a searcher without one ignores it. ``continuations``
-    (configs holding ``continues_key``) are the first trials (:mod:`tunefleet.search.continuing`).
+    (configs holding ``continues_key``, see :mod:`tunefleet.search.continuing`) are the first trials.
 
     ``max_concurrent`` is applied here: Ray's grid/random generator takes it as an argument, and
     model-based searchers are wrapped in a ``ConcurrencyLimiter``. (``TuneConfig.max_concurrent_trials``
@@ -246,7 +246,7 @@ def build_search(
         ConfigError: the settings hold keys the algorithm does not take (they are validated
             with the experiment; this guards settings built in Python).
     """
-    from ray.tune.search import ConcurrencyLimiter, Searcher
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
 
     plugin = get_searcher(settings.algorithm)
     own, problems = algorithm_keys(plugin, settings.model_extra or {})
@@ -254,12 +254,19 @@ def build_search(
         raise ConfigError("search settings", [Problem(f"search.{k}", m) for k, m in problems])
     options = plugin.options.model_validate(own)
     search_alg, param_space = plugin.build(options, settings, space, metric, mode)
+    if continuations and isinstance(search_alg, BasicVariantGenerator):
+        # Ray's variant generator (random, grid) runs its points_to_evaluate first, each setting
+        # keys of the param_space: the continuations go first, and the reserved key is one (None).
+        points = [*map(dict, continuations), *settings.points_to_evaluate]
+        rebuilt = settings.model_copy(update={"points_to_evaluate": points})
+        search_alg, param_space = plugin.build(options, rebuilt, space, metric, mode)
+        param_space = {**param_space, continues_key: None}
     if history and plugin.warm_start is not None:
         plugin.warm_start(search_alg, history)
-    if continuations:
-        from tunefleet.search.continuing import with_continuations
+    if continuations and isinstance(search_alg, Searcher):
+        from tunefleet.search.continuing import ContinuingSearcher
 
-        search_alg, param_space = with_continuations(search_alg, param_space, continuations, continues_key)
+        search_alg = ContinuingSearcher(search_alg, continuations)
     if settings.max_concurrent and isinstance(search_alg, Searcher):
         search_alg = ConcurrencyLimiter(search_alg, max_concurrent=settings.max_concurrent)
     return search_alg, param_space

@@ -5,7 +5,8 @@ is a trial of the new sweep whose config is the old one plus the reserved key na
 checkpoint (:data:`~tunefleet.rundir.names.CONTINUES_KEY`), counted in ``num_samples`` like any
 trial. They come first: from a Ray ``Searcher`` (hyperopt, ...) through :class:`ContinuingSearcher`,
 which keeps them from the searcher (it already holds their results from the warm start), and
-from Ray's variant generator (random, grid) as its first ``points_to_evaluate``.
+from Ray's variant generator (random, grid) as its first ``points_to_evaluate``
+(:func:`tunefleet.search.build_search`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from ray.tune.search import BasicVariantGenerator, Searcher
+from ray.tune.search import Searcher
 
-__all__ = ["ContinuingSearcher", "with_continuations"]
+__all__ = ["ContinuingSearcher"]
 
 
 class ContinuingSearcher(Searcher):
@@ -41,7 +42,7 @@ class ContinuingSearcher(Searcher):
         if self._pending:
             self._continued.add(trial_id)
             return self._pending.pop(0)
-        return self.searcher.suggest(trial_id)  # type: ignore[no-any-return]
+        return self.searcher.suggest(trial_id)
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         if trial_id not in self._continued:
@@ -68,17 +69,3 @@ class ContinuingSearcher(Searcher):
 
     def restore(self, checkpoint_path: str) -> None:
         self.searcher.restore(checkpoint_path)
-
-
-def with_continuations(
-    search_alg: Any, param_space: dict[str, Any], continuations: Sequence[dict[str, Any]], key: str
-) -> tuple[Any, dict[str, Any]]:
-    """``search_alg`` and ``param_space`` that start with the ``continuations`` (configs holding ``key``)."""
-    if not continuations:
-        return search_alg, param_space
-    if isinstance(search_alg, BasicVariantGenerator):
-        # Its points set keys of the param_space: the reserved key must be one (None elsewhere).
-        search_alg.points_to_evaluate[:0] = [dict(c) for c in continuations]
-        search_alg.num_points_to_evaluate = len(search_alg.points_to_evaluate)
-        return search_alg, {**param_space, key: None}
-    return ContinuingSearcher(search_alg, continuations), param_space
