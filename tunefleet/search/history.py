@@ -89,30 +89,37 @@ def outside_reason(name: str, param: Param, value: Any) -> str | None:
     return f"{name} {shown(value)} is no longer offered ({param.kind} {offered})"
 
 
+def _value(key: str, param: Param, config: Mapping[str, Any], defaults: Mapping[str, Any]) -> Any:
+    """The trial's value of ``key`` if ``param`` contains it, else why not (an :class:`_Outside`)."""
+    value = config.get(key, defaults.get(key, _UNKNOWN))
+    if value is _UNKNOWN:
+        return _Outside(f"{key} was not in the old space and has no default")
+    reason = outside_reason(key, param, value)
+    return value if reason is None else _Outside(reason)
+
+
+@dataclass(frozen=True)
+class _Outside:
+    reason: str
+
+
 def _point(trial: OldTrial, space: Space, defaults: Mapping[str, Any]) -> dict[str, Any] | str:
     """The trial as a point of ``space`` (its sampled keys), or the first reason it is not one."""
     config = trial.config
     point: dict[str, Any] = {}
     for name, param in space.items():
-        value = config.get(name, defaults.get(name, _UNKNOWN))
-        if value is _UNKNOWN:
-            return f"{name} was not in the old space and has no default"
-        reason = outside_reason(name, param, value)
-        if reason is not None:
-            return reason
+        value = _value(name, param, config, defaults)
+        if isinstance(value, _Outside):
+            return value.reason
         if not param.sampled:
             continue
         point[name] = value
         if isinstance(param, Conditional):
-            for key in param.dependents:
-                point[key] = None
+            point.update(dict.fromkeys(param.dependents))
             for key, sub in param.branch(value).items():
-                sub_value = config.get(key, defaults.get(key, _UNKNOWN))
-                if sub_value is _UNKNOWN:
-                    return f"{key} was not in the old space and has no default"
-                reason = outside_reason(key, sub, sub_value)
-                if reason is not None:
-                    return reason
+                sub_value = _value(key, sub, config, defaults)
+                if isinstance(sub_value, _Outside):
+                    return sub_value.reason
                 if sub.sampled:
                     point[key] = sub_value
     in_space = {key for name, p in space.items() for key in (name, *_dependents(p))}
