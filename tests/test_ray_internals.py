@@ -32,6 +32,7 @@ PRIVATE_NAMES = [
     ("ray.train._internal.checkpoint_manager", "_CheckpointManager.register_checkpoint"),
     ("ray.train._internal.checkpoint_manager", "_delete_fs_path"),
     ("ray.train._internal.session", "_FutureTrainingResult.resolve"),
+    ("ray.train._internal.session", "_TrainingResult"),
     ("ray.tune.execution.tune_controller", "TuneController._on_trial_reset"),
     ("ray.tune.execution.tune_controller", "TuneController._process_trial_result"),
     ("ray.tune.execution.tune_controller", "TuneController._validate_result_metrics"),
@@ -63,6 +64,8 @@ INSTANCE_ATTRIBUTES = [
     ("ray.air.integrations.wandb", "WandbLoggerCallback", "_trial_logging_futures"),
     # Not ray_internals': tunefleet/loggers/aim_callback.py shares this one with Ray's methods.
     ("ray.tune.logger.aim", "AimLoggerCallback", "_trial_to_run"),
+    ("ray.tune.trainable.trainable", "Trainable", "_iteration"),
+    ("ray.tune.trainable.trainable", "Trainable", "_time_total"),
 ]
 
 

@@ -269,6 +269,35 @@ def select_command(
     )
 
 
+@main.command()
+@click.argument("directory", type=click.Path(path_type=str))
+@_set_option
+@click.option(
+    "--name", help="The new experiment directory's name (beside DIRECTORY); default: its name + '-extended'."
+)
+@click.option("--address", help="Existing Ray cluster ('auto', 'ray://host:10001'); default: a local Ray.")
+@click.option("--top", default=5, show_default=True, help="Trials shown in the final table.")
+@_clean_exits
+def extend(
+    directory: str, overrides: tuple[str, ...], name: str | None, address: str | None, top: int
+) -> None:
+    """Start a new sweep that continues the finished one in DIRECTORY.
+
+    The experiment is DIRECTORY's tunefleet.yaml with the --set overrides (num_samples,
+    max_iterations, the space, ...; not the trainable, metric or mode). The searcher starts from
+    the old results, and with asha or hyperband the old trials that reached the old budget continue
+    from their checkpoints. DIRECTORY is only read.
+    """
+    _embedded_ray_auth(address)
+    from tunefleet.run import extend_experiment
+
+    _sweep(
+        lambda: extend_experiment(directory, overrides, name=name, address=address, console=_err),
+        address,
+        top,
+    )
+
+
 def _ranking_options(func: F) -> F:
     """--metric, --mode and --scope: how trials of an experiment directory are ranked."""
     func = click.option(

@@ -53,6 +53,15 @@ What is here, and why:
 8. **Cluster launcher files checked offline** (:func:`prepare_cluster_config`,
    :func:`validate_cluster_config`): what ``ray up`` runs before it touches a cloud,
    ``ray.autoscaler._private.util.prepare_config`` and ``validate_config``.
+10. **A trial continues another sweep's checkpoint** (:func:`continue_checkpoints`): Ray starts a
+   trial from a checkpoint only when the trial itself saved it (a retry, a resume). ``tunefleet
+   extend`` starts new trials from an old sweep's checkpoints: the trial's config names one, and
+   the trainable restores it in ``setup`` (and in ``reset``, for a reused process) through
+   ``Trainable.restore`` given a ``ray.train._internal.session._TrainingResult`` holding the
+   iteration and time the checkpoint was saved at, which is how Ray itself restores them, so
+   ``training_iteration`` continues (a scheduler judges the trial at the right rung). A checkpoint
+   records that iteration in a small file of its own as it is saved (Ray 2.60 keeps it only in
+   the experiment state, as a pickle), read from ``Trainable._iteration`` and ``_time_total``.
 9. **The objective of a plain Ray Tune directory** (:func:`objective_from_tuner_pkl`): when
    neither tunefleet.yaml nor the caller says metric and mode, the pickled ``TuneConfig`` in
    ``tuner.pkl`` (its ``_tune_config`` entry) does.
@@ -99,6 +108,7 @@ __all__ = [
     "cache_one_fewer_actor",
     "cache_one_more_actor",
     "cluster_node_groups",
+    "continue_checkpoints",
     "install_controller_patches",
     "keep_needed_checkpoints",
     "keep_trial_output",
@@ -390,6 +400,58 @@ def _copy_output(trainable: Any) -> None:
                     out.write(_without_ray_markers(local.read_bytes()))
     except Exception as exc:  # the output is a convenience: never fail a trial for it
         logger.warning("could not copy the output of trial %s to storage: %s", storage.trial_dir_name, exc)
+
+
+# -- 10. continuing another sweep's checkpoint ------------------------------------------------
+
+
+def continue_checkpoints(trainable: type, key: str, iteration_file: str) -> type:
+    """``trainable`` (a ``Trainable`` subclass) whose trials continue a checkpoint their config names.
+
+    A config holding ``key`` (``{checkpoint, training_iteration, time_total_s, ...}``) makes the
+    trial restore that checkpoint right after ``setup`` (or ``reset``), at that iteration: the
+    next result is iteration ``training_iteration + 1``. The trainable's own ``setup`` and
+    ``reset_config`` never see the key. Every checkpoint the trainable saves gets
+    ``iteration_file`` (JSON: ``training_iteration``, ``time_total_s``), which an extend reads.
+    """
+    from ray.train._internal.session import _TrainingResult
+    from ray.tune import Checkpoint
+
+    def without_key(config: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in config.items() if k != key}
+
+    class ContinuesCheckpoints(trainable):
+        def setup(self, config: dict[str, Any]) -> None:
+            super().setup(without_key(config))
+            self._tunefleet_continue(config.get(key))
+
+        def reset(self, new_config: dict[str, Any], storage: Any = None) -> bool:
+            # Trainable.reset zeroes the iteration after reset_config: restore after it.
+            if not super().reset(new_config, storage):
+                return False
+            self._tunefleet_continue(new_config.get(key))
+            return True
+
+        def reset_config(self, new_config: dict[str, Any]) -> bool:
+            return bool(super().reset_config(without_key(new_config)))
+
+        def save_checkpoint(self, checkpoint_dir: str) -> Any:
+            saved = super().save_checkpoint(checkpoint_dir)
+            done = {"training_iteration": self._iteration, "time_total_s": self._time_total}
+            (Path(checkpoint_dir) / iteration_file).write_text(json.dumps(done), encoding="utf-8")
+            return saved
+
+        def _tunefleet_continue(self, continues: Mapping[str, Any] | None) -> None:
+            if not continues:
+                return
+            metrics = {
+                "training_iteration": int(continues["training_iteration"]),
+                "time_total_s": float(continues.get("time_total_s") or 0.0),
+            }
+            self.restore(_TrainingResult(Checkpoint.from_directory(continues["checkpoint"]), metrics))
+
+    ContinuesCheckpoints.__name__ = ContinuesCheckpoints.__qualname__ = trainable.__name__
+    return ContinuesCheckpoints
 
 
 # -- 6. result files --------------------------------------------------------------------------

@@ -57,8 +57,44 @@ CASES: dict[str, Case] = {
 }
 
 
+#: Whether each searcher learns from an earlier sweep's results (``tunefleet extend``): True when
+#: its plugin has a ``warm_start`` hook, False when its proposals ignore results (nothing to warm).
+#: bohb: Ray 2.60's TuneBOHB has no way to add an evaluated point (its model is rebuilt from its
+#: own iterations), so it takes none.
+WARM_START: dict[str, bool] = {"grid": False, "random": False, "hyperopt": True, "bohb": False}
+
+#: Three finished trials of SPACE, with the metric they reached.
+HISTORY = [
+    ({"lr": 0.001, "width": 16}, 0.2),
+    ({"lr": 0.01, "width": 64}, 0.9),
+    ({"lr": 0.5, "width": 128}, 0.4),
+]
+
+
 def test_every_registered_searcher_has_a_contract_case() -> None:
     assert set(CASES) == set(SEARCHERS)
+    assert set(WARM_START) == set(SEARCHERS)
+
+
+@pytest.mark.parametrize("name", sorted(SEARCHERS))
+def test_searcher_declares_whether_it_takes_an_old_sweeps_results(name: str) -> None:
+    assert (get_searcher(name).warm_start is not None) == WARM_START[name]
+
+
+@pytest.mark.parametrize("name", sorted(n for n, takes in WARM_START.items() if takes))
+def test_warm_started_searcher_still_proposes_values_of_the_space(name: str) -> None:
+    from tunefleet.search import EvaluatedPoint, SearchSettings, build_search
+    from tunefleet.search.spaces import parse_space
+
+    if get_searcher(name).missing_dependencies():
+        pytest.skip("optional dependency not installed")
+    space = parse_space(SPACE, "contract.yaml")
+    settings = SearchSettings.model_validate({"algorithm": name, "seed": 0, **CASES[name].options})
+    history = [EvaluatedPoint(config, value) for config, value in HISTORY]
+    search_alg, _ = build_search(settings, space, "score", "max", history=history)
+    search_alg.set_search_properties("score", "max", {})
+    config = search_alg.suggest("after-warm-start")
+    assert space["lr"].contains(config["lr"]) and space["width"].contains(config["width"])
 
 
 def sweep(name: str, seed: int, tmp_path: Path) -> list[Any]:

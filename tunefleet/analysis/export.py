@@ -166,6 +166,12 @@ def _trial_object(trial: RankedTrial, multi_objective: bool) -> dict[str, Any]:
         "status": trial.record.status,
         "diverged": trial.record.diverged,
         **front,
+        # An extended sweep (tunefleet extend): the sweep that ran the trial, the trial it continued.
+        **(
+            {"sweep": trial.record.sweep, "continues": trial.record.continues or None}
+            if trial.record.sweep
+            else {}
+        ),
     }
 
 

@@ -85,6 +85,8 @@ class TrialRecord:
     error_file: Path | None
     error_text: str | None
     directory: Path | None  # the trial's folder, None when unknown
+    sweep: str = ""  # an extended sweep's trials: the directory name of the sweep that ran it
+    continues: str = ""  # the old trial whose checkpoint it continued (tunefleet extend)
 
     @property
     def unfinished(self) -> bool:
@@ -267,6 +269,8 @@ def trial_records(files: RayRunFiles, results: pd.DataFrame, metric: str) -> lis
                 error_file=trial.error_file,
                 error_text=trial.error_text,
                 directory=trial.directory,
+                sweep=trial.sweep,
+                continues=trial.continues,
             )
         )
         offset += count

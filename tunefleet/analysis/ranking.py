@@ -38,7 +38,7 @@ __all__ = ["RankedTrial", "metric_column", "rank", "trials_frame"]
 
 # Columns of ExperimentResults.trials() that are not reported metrics. A metric with one of
 # these names is shown as reported/<name> instead.
-_RESERVED_COLUMNS = frozenset({"trial_id", "status", "diverged", "value", "error"})
+_RESERVED_COLUMNS = frozenset({"trial_id", "status", "diverged", "value", "error", "sweep", "continues"})
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,11 @@ def trials_frame(ranked: list[RankedTrial], multi_objective: bool = False) -> pd
         *renamed.values(),
         *ordered_union(flat_configs),
     ]
+    if any(t.record.sweep for t in ranked):
+        # An extended sweep (tunefleet extend): which sweep ran each trial, which old trial it continued.
+        for trial, row in zip(ranked, rows, strict=True):
+            row.update(sweep=trial.record.sweep, continues=trial.record.continues or None)
+        columns[2:2] = ["sweep", "continues"]
     frame = pd.DataFrame.from_records(rows, columns=columns)
     frame["value"] = frame["value"].astype(float)
     if multi_objective:

@@ -51,7 +51,7 @@ from tunefleet.rundir import (
     RayRunFiles,
     find_state_file,
     read_experiment_settings,
-    read_ray_run,
+    read_ray_run_with_history,
     read_selection_plan,
     selection_directory,
 )
@@ -101,7 +101,8 @@ def load_results(
     if scope not in get_args(Scope):
         raise TunefleetError(f"scope must be one of {list(get_args(Scope))}, got {scope!r}")
     settings = read_experiment_settings(exp_dir)
-    files = read_ray_run(exp_dir)
+    # An extended sweep (tunefleet extend) comes with the trials of the sweeps it extends.
+    files = read_ray_run_with_history(exp_dir)
     asked_for = metric
     objectives = resolve_objectives(exp_dir, settings, files, metric, mode)
     if asked_for is not None:
@@ -186,7 +187,10 @@ class ExperimentResults:
         <NA> for a trial missing an objective), ``training_iteration``, ``time_total_s``, every
         other reported metric (Ray's bookkeeping keys left out; a metric named like a fixed column becomes
         ``reported/<name>``), the config as ``config/<key>`` columns (nested keys joined
-        with ``/``), and ``error`` (the exception line of the latest failure, or None).
+        with ``/``), and ``error`` (the exception line of the latest failure, or None). A sweep
+        made by ``tunefleet extend`` lists the old sweeps' trials too, with ``sweep`` (the
+        directory name of the sweep that ran the trial) and ``continues`` (the old trial whose
+        checkpoint it continued, or None) after ``status``.
         """
         if self._trials_df is None:
             self._trials_df = trials_frame(self._ranked_trials(), self.multi_objective)

@@ -3,6 +3,7 @@
 - :mod:`~tunefleet.run.sweep`: :func:`run_experiment`, :func:`resume_experiment`,
   :func:`select_experiment` (the entry points);
 - :mod:`~tunefleet.run.selection`: the selection phase's plan, trials and searcher;
+- :mod:`~tunefleet.run.extend`: :func:`extend_experiment`, a new sweep continuing a finished one;
 - :mod:`~tunefleet.run.session`: starting or connecting to Ray, what the cluster has;
 - :mod:`~tunefleet.run.tuner`: the one place that assembles the Ray Tune objects;
 - :mod:`~tunefleet.run.callbacks`: progress, time budget, the divergence stopper;
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "RunOutcome",
+    "extend_experiment",
     "init_local_ray",
     "load_saved_experiment",
     "resume_experiment",
@@ -27,6 +29,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "extend_experiment": "tunefleet.run.extend",
     "RunOutcome": "tunefleet.run.sweep",
     "load_saved_experiment": "tunefleet.run.sweep",
     "resume_experiment": "tunefleet.run.sweep",
@@ -36,6 +39,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from tunefleet.run.extend import extend_experiment
     from tunefleet.run.session import init_local_ray
     from tunefleet.run.sweep import (
         RunOutcome,

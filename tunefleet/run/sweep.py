@@ -50,7 +50,14 @@ from tunefleet.rundir import (
     write_selection_plan,
 )
 
-__all__ = ["RunOutcome", "load_saved_experiment", "resume_experiment", "run_experiment", "select_experiment"]
+__all__ = [
+    "RunOutcome",
+    "launch",
+    "load_saved_experiment",
+    "resume_experiment",
+    "run_experiment",
+    "select_experiment",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +140,7 @@ def run_experiment(
         _check_same_settings(experiment, directory)
         return resume_experiment(directory, address=address, console=console, experiment=experiment)
     run_name = unused_run_name(storage_path, name or experiment.name)
-    return _launch(
+    return launch(
         experiment,
         storage_path,
         run_name,
@@ -184,7 +191,7 @@ def resume_experiment(
             soft_wrap=True,
         )
         make_tuner = partial(build_tuner, experiment, str(path.parent), path.name, console)
-    return _launch(
+    return launch(
         experiment, str(path.parent), path.name, address=address, console=console, make_tuner=make_tuner
     )
 
@@ -221,7 +228,7 @@ def _check_same_settings(experiment: Experiment, directory: Path) -> None:
 
 
 @sigterm_stops_sweep()
-def _launch(
+def launch(
     experiment: Experiment,
     storage_path: str,
     run_name: str,
@@ -354,7 +361,7 @@ def _select_phase(
         make_tuner = partial(restore_tuner, phase, str(sel_dir))
     else:
         search = fixed_search(plan, experiment.search.max_concurrent)
-        make_tuner = partial(build_tuner, phase, str(directory), sel_dir.name, console, search)
+        make_tuner = partial(build_tuner, phase, str(directory), sel_dir.name, console, search=search)
     description = (
         f"{plan.describe()}, {phase.num_trials} trials of {experiment.trainable.ref} to "
         f"{experiment.settings.max_iterations} iterations, by {experiment.metric} ({experiment.mode})"
@@ -407,7 +414,7 @@ def select_experiment(
             f"`{resume_command(path, address)}` (which then runs the selection if the experiment has "
             "select:), or select from it as it is after that"
         )
-    return _launch(
+    return launch(
         experiment,
         str(path.parent),
         path.name,

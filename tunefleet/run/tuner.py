@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
 
 from tunefleet.config import Experiment
 from tunefleet.loggers import LoggerContext
-from tunefleet.ray_internals import CsvLogger, JsonLogger, NoTensorBoard, TrialSafeguards, keep_trial_output
+from tunefleet.ray_internals import (
+    CsvLogger,
+    JsonLogger,
+    NoTensorBoard,
+    TrialSafeguards,
+    continue_checkpoints,
+    keep_trial_output,
+)
 from tunefleet.run.callbacks import ProgressCallback, StopDiverged, TimeBudget
-from tunefleet.rundir import STDERR_FILE, STDOUT_FILE
-from tunefleet.search import build_search
+from tunefleet.rundir import CHECKPOINT_ITERATION_FILE, CONTINUES_KEY, STDERR_FILE, STDOUT_FILE
+from tunefleet.search import EvaluatedPoint, build_search
 from tunefleet.search.spaces import Constant
 
 __all__ = ["build_tuner", "restore_tuner"]
@@ -36,7 +44,11 @@ def _trial_resources(experiment: Experiment) -> Any:
 def _trainable_with_resources(experiment: Experiment) -> Any:
     from ray import tune
 
-    kept = keep_trial_output(experiment.trainable.obj, (STDOUT_FILE, STDERR_FILE))
+    trainable = experiment.trainable.obj
+    if experiment.trainable.is_class and experiment.trainable.saves_checkpoints:
+        # Its checkpoints say their iteration, and `tunefleet extend` can continue them.
+        trainable = continue_checkpoints(trainable, CONTINUES_KEY, CHECKPOINT_ITERATION_FILE)
+    kept = keep_trial_output(trainable, (STDOUT_FILE, STDERR_FILE))
     return tune.with_resources(kept, _trial_resources(experiment))
 
 
@@ -50,20 +62,38 @@ def _logger_callbacks(experiment: Experiment, storage: str, name: str) -> list[A
 
 
 def build_tuner(
-    experiment: Experiment, storage: str, name: str, console: Console, search: tuple[Any, Any] | None = None
+    experiment: Experiment,
+    storage: str,
+    name: str,
+    console: Console,
+    *,
+    search: tuple[Any, Any] | None = None,
+    history: Sequence[EvaluatedPoint] = (),
+    continuations: Sequence[dict[str, Any]] = (),
 ) -> Any:
     """Assemble the ``ray.tune.Tuner`` for a validated experiment.
 
     Args:
         search: ``(search_alg, param_space)`` to use instead of the experiment's search (the
             selection phase's fixed configurations, :mod:`tunefleet.run.selection`).
+        history: Old results the searcher is warm-started with (``tunefleet extend``,
+            :mod:`tunefleet.run.extend`).
+        continuations: The configs of trials that continue old checkpoints (run first; extend).
     """
     from ray import tune
 
     settings = experiment.settings
     if search is None:
         space = {**experiment.space, **{k: Constant(v) for k, v in experiment.injected_constants().items()}}
-        search = build_search(settings.search, space, experiment.metric, experiment.mode)
+        search = build_search(
+            settings.search,
+            space,
+            experiment.metric,
+            experiment.mode,
+            history=history,
+            continuations=continuations,
+            continues_key=CONTINUES_KEY,
+        )
     search_alg, param_space = search
     scheduler = experiment.scheduler.build(experiment.scheduler_options, experiment.scheduler_context)
 

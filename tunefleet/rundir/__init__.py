@@ -24,9 +24,13 @@ each trial's folder, ``stdout`` and ``stderr``, and for a sweep with a selection
 
 from __future__ import annotations
 
+from tunefleet.rundir.history import TrialCheckpoint, last_checkpoint, read_ray_run_with_history
 from tunefleet.rundir.names import (
+    CHECKPOINT_ITERATION_FILE,
+    CONTINUES_KEY,
     ERROR_FILE,
     EXPERIMENT_FILE,
+    EXTENSION_FILE,
     FINAL_STATUSES,
     LINEAGE_FILE,
     LINEAGE_KEYS,
@@ -67,16 +71,21 @@ from tunefleet.rundir.tunefleet_files import (
     append_lineage,
     read_experiment_file,
     read_experiment_settings,
+    read_extension,
     read_lineage_records,
     read_selection_plan,
     selection_directory,
     write_experiment_file,
+    write_extension,
     write_selection_plan,
 )
 
 __all__ = [
+    "CHECKPOINT_ITERATION_FILE",
+    "CONTINUES_KEY",
     "ERROR_FILE",
     "EXPERIMENT_FILE",
+    "EXTENSION_FILE",
     "FINAL_STATUSES",
     "LINEAGE_FILE",
     "LINEAGE_KEYS",
@@ -94,6 +103,7 @@ __all__ = [
     "DirectoryStamp",
     "RayRunFiles",
     "SavedExperiment",
+    "TrialCheckpoint",
     "TrialFiles",
     "append_lineage",
     "check_resumable",
@@ -101,13 +111,16 @@ __all__ = [
     "find_state_file",
     "flatten",
     "is_nan",
+    "last_checkpoint",
     "latest_run",
     "objective_from_tuner_pkl",
     "output_tail",
     "read_experiment_file",
     "read_experiment_settings",
+    "read_extension",
     "read_lineage_records",
     "read_ray_run",
+    "read_ray_run_with_history",
     "read_selection_plan",
     "read_trial_states",
     "resume_command",
@@ -116,5 +129,6 @@ __all__ = [
     "unfinished_trials",
     "unused_run_name",
     "write_experiment_file",
+    "write_extension",
     "write_selection_plan",
 ]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 __all__ = [
+    "CHECKPOINT_ITERATION_FILE",
+    "CONTINUES_KEY",
     "ERROR_FILE",
     "EXPERIMENT_FILE",
+    "EXTENSION_FILE",
     "FINAL_STATUSES",
     "LINEAGE_FILE",
     "LINEAGE_KEYS",
@@ -55,3 +58,13 @@ SELECTION_DIR = "selection"
 SELECTION_FILE = "selection.json"
 #: The keys of :data:`SELECTION_FILE`.
 SELECTION_KEYS = ("metric", "mode", "scope", "top_k", "seeds", "include_defaults", "finalists")
+#: Where ``tunefleet extend`` records the sweep a sweep continues (JSON: ``extended_from``,
+#: ``warm_started``, ``outside_space``, ``continued``).
+EXTENSION_FILE = "tunefleet_extension.json"
+#: The config key of a trial that continues an old trial's checkpoint (``tunefleet extend``):
+#: ``{trial_id, checkpoint, training_iteration, time_total_s}``. Dunder, so that trainables and
+#: analysis treat it as Ray's bookkeeping, not as a hyperparameter.
+CONTINUES_KEY = "__tunefleet_continues__"
+#: In every checkpoint folder a trial saves: the iteration and time it was saved at (JSON), which
+#: Ray 2.60 keeps only pickled in the experiment state.
+CHECKPOINT_ITERATION_FILE = "tunefleet_iteration.json"

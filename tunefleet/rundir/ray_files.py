@@ -97,6 +97,11 @@ class TrialFiles:
     state_result: dict[str, Any] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     state_text: str = field(default="", repr=False)  # the trial's saved run metadata (JSON)
+    #: The experiment directory's name of the sweep that ran it, when the sweep extends another
+    #: (``tunefleet extend``; see :func:`read_ray_run_with_history`), else "".
+    sweep: str = ""
+    #: The old trial whose checkpoint this trial continued (``tunefleet extend``), else "".
+    continues: str = ""
 
     def last_iteration(self) -> int:
         """The ``training_iteration`` of the last result the experiment state saved (0: none)."""

@@ -16,6 +16,7 @@ import yaml
 from tunefleet.errors import ConfigError, TunefleetError
 from tunefleet.rundir.names import (
     EXPERIMENT_FILE,
+    EXTENSION_FILE,
     LINEAGE_FILE,
     LINEAGE_KEYS,
     SELECTION_DIR,
@@ -28,10 +29,12 @@ __all__ = [
     "append_lineage",
     "read_experiment_file",
     "read_experiment_settings",
+    "read_extension",
     "read_lineage_records",
     "read_selection_plan",
     "selection_directory",
     "write_experiment_file",
+    "write_extension",
     "write_selection_plan",
 ]
 
@@ -189,3 +192,32 @@ def read_selection_plan(directory: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     return _json_object(text, str(path), SELECTION_KEYS)
+
+
+def write_extension(directory: Path, record: Mapping[str, Any]) -> None:
+    """Record where an extended sweep came from (:data:`~tunefleet.rundir.names.EXTENSION_FILE`).
+
+    ``record`` holds ``extended_from`` (the old experiment directory) and what the extend did
+    with its trials (``warm_started``, ``outside_space``, ``continued``).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(dict(record), indent=2, default=_jsonable)
+    (directory / EXTENSION_FILE).write_text(text + "\n", encoding="utf-8")
+
+
+def read_extension(directory: Path) -> dict[str, Any] | None:
+    """The extension record of ``directory``; None when the sweep extends none.
+
+    Raises:
+        TunefleetError: the file is not a JSON object with an ``extended_from`` path.
+    """
+    path = directory / EXTENSION_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise TunefleetError(f"{path}: cannot read the file ({exc})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("extended_from"), str):
+        raise TunefleetError(f"{path}: expected a JSON object with extended_from: <directory>")
+    return record

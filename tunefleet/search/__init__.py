@@ -7,14 +7,15 @@ domains are built by :mod:`tunefleet.search.ray_domains` (grid, random, bohb and
 Hyperopt's ``hp.*`` by :mod:`tunefleet.search.hyperopt.space`. Modules are imported lazily.
 
 Adding a searcher = adding a module here, a line to :data:`SEARCHERS`, and a case to
-``tests/search/test_searcher_contract.py``.
+``tests/search/test_searcher_contract.py`` (and to its ``WARM_START`` table: whether and how the
+searcher takes an earlier sweep's results, see :attr:`SearcherPlugin.warm_start`).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from tunefleet.search.spaces import DISTRIBUTIONS, Choice, Grid, Space, parse_sp
 __all__ = [
     "DISTRIBUTIONS",
     "SEARCHERS",
+    "EvaluatedPoint",
     "SearchSettings",
     "SearcherOptions",
     "SearcherPlugin",
@@ -81,6 +83,28 @@ Check = Callable[[Any, Space, SearchSettings], list[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
+class EvaluatedPoint:
+    """A configuration an earlier sweep ran, and the result the searcher would have seen.
+
+    Attributes:
+        config: The trial's flat config, exactly the sampled hyperparameters of the space it is
+            fed into (every one of them, each a value the space contains).
+        value: The last value of the metric the trial reported (what ``on_trial_complete``
+            gives a searcher), as reported: not negated for ``mode: max``. NaN or infinite for
+            a trial that diverged: the searcher ranks it worst, as it does a diverged trial of
+            its own sweep.
+    """
+
+    config: dict[str, Any]
+    value: float
+
+
+#: ``warm_start(search_alg, points)``: feeds an earlier sweep's results to a search algorithm
+#: ``build`` made, before its first suggestion (see :attr:`SearcherPlugin.warm_start`).
+WarmStart = Callable[[Any, Sequence[EvaluatedPoint]], None]
+
+
+@dataclass(frozen=True)
 class SearcherPlugin:
     """A search algorithm as tunefleet knows it.
 
@@ -98,6 +122,14 @@ class SearcherPlugin:
             runs with anything else). None: any scheduler.
         requires: Modules the searcher imports that are optional dependencies of tunefleet, as
             ``(module, pip extra)``; validation reports the missing ones.
+        warm_start: How the searcher takes an earlier sweep's results (``tunefleet extend``):
+            ``warm_start(search_alg, points)`` gets the search algorithm ``build`` returned
+            (before any ``ConcurrencyLimiter``) and every :class:`EvaluatedPoint` that fits the
+            new space, and must make the searcher's model count each of them exactly once, as
+            a finished trial with that config and value, without running it again and without
+            changing how many trials the new sweep makes. None: the searcher's proposals do
+            not depend on results (random, grid), so there is nothing to warm; the old trials
+            still count as history in ``analyze`` and ``compare``.
     """
 
     name: str
@@ -107,6 +139,7 @@ class SearcherPlugin:
     enumerates_choices: bool = False
     scheduler: str | None = None
     requires: tuple[tuple[str, str], ...] = ()
+    warm_start: WarmStart | None = None
 
     def missing_dependencies(self) -> list[str]:
         """The ``requires`` modules that cannot be imported here, as install hints."""
@@ -196,9 +229,19 @@ def pairing_problem(algorithm: str, scheduler: str) -> tuple[str, str] | None:
 
 
 def build_search(
-    settings: SearchSettings, space: Space, metric: str, mode: str
+    settings: SearchSettings,
+    space: Space,
+    metric: str,
+    mode: str,
+    history: Sequence[EvaluatedPoint] = (),
+    continuations: Sequence[dict[str, Any]] = (),
+    continues_key: str = "",
 ) -> tuple[Any, dict[str, Any]]:
     """Create the search algorithm for validated settings.
+
+    ``history`` (an extended sweep's old results, fitting ``space``) is fed to the searcher
+    through its plugin's ``warm_start``; a searcher without one ignores it. ``continuations``
+    (configs holding ``continues_key``, see :mod:`tunefleet.search.continuing`) are the first trials.
 
     ``max_concurrent`` is applied here: Ray's grid/random generator takes it as an argument, and
     model-based searchers are wrapped in a ``ConcurrencyLimiter``. (``TuneConfig.max_concurrent_trials``
@@ -211,7 +254,7 @@ def build_search(
         ConfigError: the settings hold keys the algorithm does not take (they are validated
             with the experiment; this guards settings built in Python).
     """
-    from ray.tune.search import ConcurrencyLimiter, Searcher
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
 
     plugin = get_searcher(settings.algorithm)
     own, problems = algorithm_keys(plugin, settings.model_extra or {})
@@ -219,6 +262,19 @@ def build_search(
         raise ConfigError("search settings", [Problem(f"search.{k}", m) for k, m in problems])
     options = plugin.options.model_validate(own)
     search_alg, param_space = plugin.build(options, settings, space, metric, mode)
+    if continuations and isinstance(search_alg, BasicVariantGenerator):
+        # Ray's variant generator (random, grid) runs its points_to_evaluate first, each setting
+        # keys of the param_space: the continuations go first, and the reserved key is one (None).
+        points = [*map(dict, continuations), *settings.points_to_evaluate]
+        rebuilt = settings.model_copy(update={"points_to_evaluate": points})
+        search_alg, param_space = plugin.build(options, rebuilt, space, metric, mode)
+        param_space = {**param_space, continues_key: None}
+    if history and plugin.warm_start is not None:
+        plugin.warm_start(search_alg, history)
+    if continuations and isinstance(search_alg, Searcher):
+        from tunefleet.search.continuing import ContinuingSearcher
+
+        search_alg = ContinuingSearcher(search_alg, continuations)
     if settings.max_concurrent and isinstance(search_alg, Searcher):
         search_alg = ConcurrencyLimiter(search_alg, max_concurrent=settings.max_concurrent)
     return search_alg, param_space

@@ -5,15 +5,20 @@ searcher; the Tuner gets an empty ``param_space``. Trials get flat configs, as f
 algorithm (:class:`~tunefleet.search.hyperopt.searcher.FlatHyperOptSearch`). A seed makes the
 proposals repeat when trials run one at a time (``max_concurrent: 1``): otherwise the results
 TPE learns from arrive in an order the seed does not fix.
+
+Warm start (``tunefleet extend``): each old trial becomes a finished Hyperopt trial
+(:meth:`~tunefleet.search.hyperopt.searcher.FlatHyperOptSearch.add_evaluated_point`), so TPE's
+model starts from them and ``n_initial_points`` counts them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field, StrictFloat, StrictInt
 
-from tunefleet.search import SearcherOptions, SearcherPlugin, SearchSettings
+from tunefleet.search import EvaluatedPoint, SearcherOptions, SearcherPlugin, SearchSettings
 from tunefleet.search.spaces import Conditional, Grid, Space, walk
 
 
@@ -83,4 +88,11 @@ def check(options: HyperoptOptions, space: Space, settings: SearchSettings) -> l
     return problems
 
 
-PLUGIN = SearcherPlugin(name="hyperopt", options=HyperoptOptions, build=build, check=check)
+def warm_start(search_alg: Any, points: Sequence[EvaluatedPoint]) -> None:
+    for point in points:
+        search_alg.add_evaluated_point(point.config, point.value)
+
+
+PLUGIN = SearcherPlugin(
+    name="hyperopt", options=HyperoptOptions, build=build, check=check, warm_start=warm_start
+)

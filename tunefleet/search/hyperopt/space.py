@@ -41,7 +41,7 @@ from tunefleet.search.spaces import (
     Uniform,
 )
 
-__all__ = ["flatten_conditionals", "hyperopt_expression", "to_hyperopt"]
+__all__ = ["flatten_conditionals", "hyperopt_expression", "hyperopt_vals", "to_hyperopt"]
 
 
 def hyperopt_expression(param: Param, label: str) -> Any:
@@ -109,3 +109,35 @@ def flatten_conditionals(config: dict[str, Any], space: Space) -> dict[str, Any]
             flat[name] = branch.pop(name)
             flat.update({key: branch.get(key) for key in param.dependents})
     return flat
+
+
+def hyperopt_vals(config: Mapping[str, Any], space: Space) -> dict[str, list[Any]]:
+    """A flat config as Hyperopt records a trial's draws (``misc.vals``): label -> [value].
+
+    The inverse of a suggestion: a choice is recorded as the index of its option, a conditional
+    as the index of its branch plus the draws of that branch's hyperparameters (under the labels
+    :func:`hyperopt_expression` gives them); a branch not taken has no draws ([]), and constants
+    are not drawn at all. ``config`` must hold a value of the space for every sampled key.
+    """
+    vals: dict[str, list[Any]] = {}
+
+    def record(param: Param, label: str, value: Any) -> None:
+        if isinstance(param, Conditional):
+            options = list(param.options)
+            vals[label] = [options.index(value)]
+            for option, sub in param.branches:
+                for key, p in sub:
+                    if p.sampled:
+                        vals[f"{key}|{label}={option}"] = []
+            for key, p in param.branch(value).items():
+                if p.sampled:
+                    record(p, f"{key}|{label}={value}", config[key])
+        elif isinstance(param, Choice):
+            vals[label] = [next(i for i, o in enumerate(param.options) if o == value)]
+        elif param.sampled:
+            vals[label] = [value]
+
+    for name, param in space.items():
+        if param.sampled:
+            record(param, name, config[name])
+    return vals
