@@ -249,7 +249,9 @@ def test_a_single_objective_summary_has_no_multi_objective_keys(tmp_path: Path) 
     assert set(summary) == {
         *("experiment", "metric", "mode", "scope", "num_trials", "num_errors", "num_diverged"),
         *("num_unfinished", "resume_command", "status_counts", "best", "top", "test_metrics", "errors"),
+        "selection",  # None: no selection phase (see tests/test_selection.py)
     }
+    assert summary["selection"] is None
     assert set(summary["best"]) == {
         *("trial_id", "config", "value", "metrics", "training_iteration", "time_total_s"),
         *("status", "diverged"),
