@@ -120,8 +120,12 @@ def resolve_objective(
     ``tuner.pkl`` (read only when needed: unpickling it imports Ray).
     """
     yaml_path = exp_dir / EXPERIMENT_FILE
-    metric = metric if metric is not None else settings.get("metric")
-    mode = mode if mode is not None else settings.get("mode")
+    saved_metric, saved_mode = settings.get("metric"), settings.get("mode")
+    if isinstance(saved_metric, list) and isinstance(saved_mode, list) and saved_metric and saved_mode:
+        # A multi-objective sweep: trials are ranked by its first objective (as Ray's TuneConfig).
+        saved_metric, saved_mode = saved_metric[0], saved_mode[0]
+    metric = metric if metric is not None else saved_metric
+    mode = mode if mode is not None else saved_mode
     if metric is None:
         metric = files.metric
     if mode is None:

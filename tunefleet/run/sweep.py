@@ -227,7 +227,7 @@ def _launch(
             console,
             f"tunefleet: {run_name}: {experiment.num_trials_hint()} of {experiment.trainable.ref}, "
             f"{experiment.search.algorithm} search, {experiment.scheduler.name} scheduler, "
-            f"optimizing {experiment.metric} ({experiment.mode})",
+            f"optimizing {experiment.objectives_hint()}",
             highlight=False,
             soft_wrap=True,
         )
@@ -253,9 +253,10 @@ def _launch(
         path = Path(results.experiment_path) if local_dir is None else local_dir
         reported = unreported_metric(results)
         if reported is not None:
+            wanted = " or ".join(repr(o.metric) for o in experiment.objectives)
             raise TunefleetError(
                 f"{experiment.source}: metric: {experiment.trainable.ref} reported {reported} but not "
-                f"{experiment.metric!r}; set metric: to one of those, or report {experiment.metric!r} "
+                f"{wanted}; set metric: to one of those, or report {wanted} "
                 f"from the trainable (the sweep stopped at the first such result: {path})"
             )
         return RunOutcome(

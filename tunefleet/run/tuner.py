@@ -45,7 +45,15 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
 
     settings = experiment.settings
     space = {**experiment.space, **{k: Constant(v) for k, v in experiment.injected_constants().items()}}
-    search_alg, param_space = build_search(settings.search, space, experiment.metric, experiment.mode)
+    objectives = experiment.objectives
+    if experiment.multi_objective:
+        # The searcher gets every objective; Ray's TuneConfig takes one metric (its best result,
+        # its check that trials report it): the first. The scheduler has them all in its context.
+        metric: str | list[str] = [o.metric for o in objectives]
+        mode: str | list[str] = [o.mode for o in objectives]
+    else:
+        metric, mode = experiment.metric, experiment.mode
+    search_alg, param_space = build_search(settings.search, space, metric, mode)
     scheduler = experiment.scheduler.build(experiment.scheduler_options, experiment.scheduler_context)
 
     is_class = experiment.trainable.is_class
@@ -61,7 +69,9 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
         checkpoint_at_end=checkpoint.at_end and experiment.trainable.saves_checkpoints if is_class else None,
     )
     callbacks: list[Any] = [
-        ProgressCallback(experiment.metric, experiment.mode, experiment.num_trials, console),
+        ProgressCallback(
+            experiment.metric, experiment.mode, experiment.num_trials, console, objectives=objectives
+        ),
         # Instead of Ray's own, which lose results when a trial restarts from a checkpoint.
         JsonLogger(),
         CsvLogger(),
@@ -87,7 +97,7 @@ def build_tuner(experiment: Experiment, storage: str, name: str, console: Consol
         run_config=tune.RunConfig(
             name=name,
             storage_path=storage,
-            stop=StopDiverged(experiment.metric, settings.max_iterations),
+            stop=StopDiverged([o.metric for o in objectives], settings.max_iterations),
             checkpoint_config=checkpoint_config,
             failure_config=tune.FailureConfig(max_failures=settings.failure.max_failures),
             callbacks=callbacks,

@@ -43,6 +43,7 @@ SEARCHERS: dict[str, str] = {
     "random": "tunefleet.search.random",
     "hyperopt": "tunefleet.search.hyperopt",
     "bohb": "tunefleet.search.bohb",
+    "optuna": "tunefleet.search.optuna",
 }
 
 
@@ -74,8 +75,9 @@ class SearcherOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-#: ``build(options, settings, space, metric, mode) -> (search_alg, param_space)``.
-Build = Callable[[Any, SearchSettings, Space, str, str], tuple[Any, dict[str, Any]]]
+#: ``build(options, settings, space, metric, mode) -> (search_alg, param_space)``; ``metric`` and
+#: ``mode`` are lists for a multi-objective sweep (only for plugins that take one).
+Build = Callable[[Any, SearchSettings, Space, Any, Any], tuple[Any, dict[str, Any]]]
 #: ``check(options, space, settings) -> [(key, message)]``.
 Check = Callable[[Any, Space, SearchSettings], list[tuple[str, str]]]
 
@@ -98,6 +100,9 @@ class SearcherPlugin:
             runs with anything else). None: any scheduler.
         requires: Modules the searcher imports that are optional dependencies of tunefleet, as
             ``(module, pip extra)``; validation reports the missing ones.
+        single_objective_reason: Why the searcher, with these options, cannot optimize several
+            metrics at once (``metric: [a, b]``), as ``(key path, reason)``; None when it can.
+            By default a searcher takes one metric.
     """
 
     name: str
@@ -107,6 +112,10 @@ class SearcherPlugin:
     enumerates_choices: bool = False
     scheduler: str | None = None
     requires: tuple[tuple[str, str], ...] = ()
+    single_objective_reason: Callable[[Any], tuple[str, str] | None] = lambda _o: (
+        "search.algorithm",
+        "optimizes one metric",
+    )
 
     def missing_dependencies(self) -> list[str]:
         """The ``requires`` modules that cannot be imported here, as install hints."""
@@ -188,9 +197,12 @@ def pairing_problem(algorithm: str, scheduler: str) -> tuple[str, str] | None:
 
 
 def build_search(
-    settings: SearchSettings, space: Space, metric: str, mode: str
+    settings: SearchSettings, space: Space, metric: str | list[str], mode: str | list[str]
 ) -> tuple[Any, dict[str, Any]]:
     """Create the search algorithm for validated settings.
+
+    ``metric`` and ``mode`` are lists for a multi-objective sweep (validation lets only searchers
+    without a ``single_objective_reason`` have one).
 
     ``max_concurrent`` is applied here: Ray's grid/random generator takes it as an argument, and
     model-based searchers are wrapped in a ``ConcurrencyLimiter``. (``TuneConfig.max_concurrent_trials``
