@@ -233,7 +233,9 @@ def test_parallel_search_smoke_drives_every_searcher_at_each_concurrency(tmp_pat
         for entry in figures[name].values():
             best = entry["best_after"]
             assert best["5"]["median"] >= best["10"]["median"] >= objective.minimum - 1e-5
-    zdt = checked(parallel_search.main(["--smoke", "--zdt", "--output", str(tmp_path / "zdt.json")]))["figures"]
+    zdt = checked(parallel_search.main(["--smoke", "--zdt", "--output", str(tmp_path / "zdt.json")]))[
+        "figures"
+    ]
     for method in parallel_search.ZDT_METHODS:
         after = zdt[f"{method} c=4"]["hypervolume_after"]
         assert 0 <= after["5"]["median"] <= after["10"]["median"] <= zdt["true_front_hypervolume"]
