@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 from ray import tune
 
-__all__ = ["OBJECTIVES", "Objective", "branin", "hartmann6", "objective_trial"]
+__all__ = [
+    "OBJECTIVES",
+    "Objective",
+    "branin",
+    "hartmann6",
+    "objective_trial",
+    "zdt1",
+    "zdt1_front_hypervolume",
+]
 
 
 def branin(x1: float, x2: float) -> float:
@@ -92,3 +100,22 @@ def objective_trial(config: dict[str, Any]) -> None:
 
 
 objective_trial.reported_metrics = frozenset({"value", "evaluated_at"})  # type: ignore[attr-defined]
+
+
+def zdt1(*x: float) -> tuple[float, float]:
+    """ZDT1 (Zitzler, Deb & Thiele 2000) on [0, 1]^n, both objectives minimized.
+
+    The Pareto front is ``f2 = 1 - sqrt(f1)`` for ``f1`` in [0, 1], reached when every ``x`` but
+    the first is 0.
+    """
+    f1 = float(x[0])
+    g = 1 + 9 * sum(x[1:]) / max(len(x) - 1, 1)
+    return f1, g * (1 - math.sqrt(f1 / g))
+
+
+def zdt1_front_hypervolume(reference: tuple[float, float]) -> float:
+    """The hypervolume of ZDT1's whole Pareto front up to ``reference`` (both at least 1)."""
+    # Over f1 in [0, 1] the front dominates up to r2 from f2 = 1 - sqrt(f1): (r2 - 1) + 2/3; from
+    # f1 = 1 (where f2 = 0) to r1, the whole height r2.
+    r1, r2 = reference
+    return (r2 - 1) + 2 / 3 + (r1 - 1) * r2

@@ -237,3 +237,21 @@ def test_shipped_best_configurations_are_valid_fixed_experiments(name: str) -> N
     experiment = load_experiment(REPO / "experiments" / f"{name}.yaml")
     assert experiment.search.algorithm == "grid"
     assert experiment.num_trials == 5  # the seeds the comment's accuracy was measured with
+
+
+def test_parallel_search_smoke_drives_every_searcher_at_each_concurrency(tmp_path: Path) -> None:
+    from benchmarks import parallel_search
+    from benchmarks.objectives import OBJECTIVES
+
+    figures = checked(parallel_search.main(["--smoke", "--output", str(tmp_path / "single.json")]))["figures"]
+    for name, objective in OBJECTIVES.items():
+        assert set(figures[name]) == {f"{m} c={c}" for m in parallel_search.METHODS for c in (1, 4)}
+        for entry in figures[name].values():
+            best = entry["best_after"]
+            assert best["5"]["median"] >= best["10"]["median"] >= objective.minimum - 1e-5
+    zdt = checked(parallel_search.main(["--smoke", "--zdt", "--output", str(tmp_path / "zdt.json")]))[
+        "figures"
+    ]
+    for method in parallel_search.ZDT_METHODS:
+        after = zdt[f"{method} c=4"]["hypervolume_after"]
+        assert 0 <= after["5"]["median"] <= after["10"]["median"] <= zdt["true_front_hypervolume"]

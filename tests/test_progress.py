@@ -156,3 +156,43 @@ def test_metric_names_and_trial_ids_print_exactly_and_counts_in_words() -> None:
     assert f"  trial t[/x] finished: {metric}=0.5 after 1 iteration" in lines
     assert "  trial t[/x] failed (see analyze for the traceback)" in lines
     assert lines[-1].endswith(f"] 1/2 done, 0 running, 1 error | best {metric}=0.5 (t[/x], iteration 1)")
+
+
+def test_a_multi_objective_sweep_shows_every_objective_and_ranks_by_pareto_front_then_the_first() -> None:
+    from tunefleet.objectives import objectives_of
+
+    objectives = objectives_of(["score", "loss"], ["max", "min"])
+    console = Console(file=io.StringIO(), force_terminal=False, width=200)
+    callback = ProgressCallback("score", "max", 4, console, clock=FakeClock(), objectives=objectives)
+    callback.setup()
+    values = {"t0": (0.7, 0.05), "t1": (0.9, 0.5), "t2": (0.95, 0.9), "t3": (0.8, 0.6)}
+    trials = [SimpleNamespace(trial_id=t, status="TERMINATED", last_result={}) for t in values]
+    for trial in trials:
+        score, loss = values[trial.trial_id]
+        trial.last_result = {"score": score, "loss": loss, "training_iteration": 1}
+        callback.on_trial_result(0, trials, trial, trial.last_result)
+        callback.on_trial_complete(0, trials, trial)
+    callback.on_experiment_end(trials)
+
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "trial t3 finished: score=0.8, loss=0.6 after 1 iteration" in text
+    # t3 is dominated by t1; of the front t0, t1, t2, t2 has the best score.
+    assert (
+        "4/4 done, 0 running, 0 errors | Pareto front: 3 trials | best score=0.95, loss=0.9 (t2, iteration 1)"
+        in status_lines(callback)[-1]
+    )
+
+
+def test_a_progress_callback_pickled_before_multi_objective_sweeps_restores_with_its_one_objective() -> None:
+    callback = ProgressCallback("score", "min", 1, Console(file=io.StringIO()), clock=FakeClock())
+    state = pickle.loads(pickle.dumps(callback)).__dict__
+    del state["objectives"]  # as a tunefleet without multi-objective sweeps pickled it
+    restored = ProgressCallback.__new__(ProgressCallback)
+    restored.__setstate__(state)
+    restored.console = Console(file=io.StringIO(), force_terminal=False, width=200)
+    restored.setup()
+    trial = SimpleNamespace(
+        trial_id="t0", status="TERMINATED", last_result={"score": 2.0, "training_iteration": 1}
+    )
+    restored.on_experiment_end([trial])
+    assert "best score=2 (t0, iteration 1)" in status_lines(restored)[-1]

@@ -99,7 +99,7 @@ def validate(experiment: str, overrides: tuple[str, ...], storage: str | None) -
     check_storage(exp, storage)
     click.echo(
         f"{experiment}: ok: {exp.num_trials_hint()} of {exp.trainable.ref}, {exp.search.algorithm} search, "
-        f"{exp.scheduler.name} scheduler, {exp.metric} ({exp.mode}), "
+        f"{exp.scheduler.name} scheduler, {exp.objectives_hint()}, "
         f"{plural(exp.settings.max_iterations, 'iteration')} max per trial"
     )
 

@@ -136,8 +136,8 @@ def test_exponent_without_a_dot_is_a_float(write_experiment) -> None:
             "search.n_initial_point: unknown key (did you mean 'n_initial_points'?)",
         ),
         (
-            ("algorithm: hyperopt", "algorithm: optuna"),
-            "search.algorithm: unknown search algorithm 'optuna'; expected one of: grid, random, hyperopt, bohb",
+            ("algorithm: hyperopt", "algorithm: smac"),
+            "search.algorithm: unknown search algorithm 'smac'; expected one of: grid, random, hyperopt, bohb, optuna",
         ),
     ],
 )

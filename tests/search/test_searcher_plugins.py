@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 
 from tunefleet.config import SearchSettings, load_experiment
@@ -13,8 +14,9 @@ from tunefleet.errors import ConfigError
 from tunefleet.search import SEARCHERS, build_search, get_searcher
 from tunefleet.search.hyperopt.searcher import FlatHyperOptSearch
 from tunefleet.search.hyperopt.space import hyperopt_expression
+from tunefleet.search.optuna.space import SuggestConfig
 from tunefleet.search.ray_domains import ray_domain
-from tunefleet.search.spaces import DISTRIBUTIONS, Grid, parse_space
+from tunefleet.search.spaces import DISTRIBUTIONS, Grid, Normal, parse_space
 
 BASE = """\
 trainable: digits_mlp
@@ -43,12 +45,12 @@ def test_every_registered_module_defines_the_plugin_of_its_name() -> None:
     ("search", "expected"),
     [
         (
-            "{algorithm: optuna}",
-            "search.algorithm: unknown search algorithm 'optuna'; expected one of: grid, random, hyperopt, bohb",
+            "{algorithm: optuan}",
+            "search.algorithm: unknown search algorithm 'optuan' (did you mean 'optuna'?); expected one of: grid, random, hyperopt, bohb, optuna",
         ),
         (
             "{algorithm: hyperopd}",
-            "search.algorithm: unknown search algorithm 'hyperopd' (did you mean 'hyperopt'?); expected one of: grid, random, hyperopt, bohb",
+            "search.algorithm: unknown search algorithm 'hyperopd' (did you mean 'hyperopt'?); expected one of: grid, random, hyperopt, bohb, optuna",
         ),
         (
             "{algorithm: random, gamma: 0.3}",
@@ -150,5 +152,9 @@ def test_every_back_end_converts_every_distribution(kind: str) -> None:
     param = parse_space({"x": {kind: EXAMPLES[kind]}}, "test")["x"]
     assert ray_domain(param) is not None
     if isinstance(param, Grid):
-        return  # TPE does not enumerate: validation refuses grid values for hyperopt
+        return  # TPE does not enumerate: validation refuses grid values for hyperopt and optuna
     assert hyperopt_expression(param, "x") is not None
+    if isinstance(param, Normal):
+        return  # Optuna samples within bounds: validation refuses normal values for optuna
+    config = SuggestConfig({"x": param})(optuna.create_study().ask())
+    assert param.contains(config["x"])

@@ -18,6 +18,7 @@ from tunefleet.config.yaml_source import apply_overrides, read_yaml_file
 from tunefleet.console import plural
 from tunefleet.errors import ConfigError, Problem, did_you_mean, shown
 from tunefleet.loggers import DEFAULT_LOGGERS, LoggerOptions, LoggerPlugin, get_logger, parse_logger_entry
+from tunefleet.objectives import Objective, objectives_of
 from tunefleet.schedulers import (
     SchedulerContext,
     SchedulerOptions,
@@ -77,12 +78,28 @@ class Experiment:
         return self.settings.name or self.source.stem
 
     @property
+    def objectives(self) -> tuple[Objective, ...]:
+        """What the sweep optimizes: one objective, or several (``metric: [a, b]``)."""
+        return objectives_of(self.settings.metric, self.settings.mode)
+
+    @property
+    def multi_objective(self) -> bool:
+        """The sweep optimizes several metrics at once (validated: its searcher and scheduler can)."""
+        return len(self.objectives) > 1
+
+    @property
     def metric(self) -> str:
-        return self.settings.metric
+        """The (first) objective's metric: what single-objective code and Ray's ``TuneConfig`` get."""
+        return self.objectives[0].metric
 
     @property
     def mode(self) -> str:
-        return self.settings.mode
+        """The (first) objective's mode."""
+        return self.objectives[0].mode
+
+    def objectives_hint(self) -> str:
+        """``val_accuracy (max)``, or ``val_accuracy (max), params (min)``."""
+        return ", ".join(f"{o.metric} ({o.mode})" for o in self.objectives)
 
     @property
     def search(self) -> SearchSettings:
@@ -93,6 +110,7 @@ class Experiment:
         return SchedulerContext(
             metric=self.metric,
             mode=self.mode,
+            objectives=self.objectives if self.multi_objective else (),
             max_iterations=self.settings.max_iterations,
             space_keys=tuple(k for k, p in self.space.items() if p.sampled),
             search_algorithm=self.search.algorithm,
@@ -274,6 +292,47 @@ def _parse_search(raw: Any) -> tuple[SearcherPlugin, SearcherOptions] | list[Pro
     except ValidationError as exc:
         problems += pydantic_problems(exc, plugin.options, prefix="search")
     return problems or (plugin, options)
+
+
+def _objectives(settings: ExperimentFile) -> tuple[Objective, ...] | Problem:
+    """The objectives of ``metric``/``mode``, or the problem with the two (the key that is off)."""
+    try:
+        return objectives_of(settings.metric, settings.mode)
+    except ValueError as exc:
+        metrics = [settings.metric] if isinstance(settings.metric, str) else settings.metric
+        key = "metric" if len(set(metrics)) != len(metrics) else "mode"
+        return Problem(key, str(exc))
+
+
+def _multi_objective_problems(
+    objectives: tuple[Objective, ...],
+    search_plugin: SearcherPlugin,
+    search_options: SearcherOptions,
+    scheduler: SchedulerPlugin,
+) -> list[Problem]:
+    """A metric list needs a searcher and a scheduler that judge trials on several metrics."""
+    given = f"metric is a list ({', '.join(o.metric for o in objectives)})"
+    problems = []
+    if reason := search_plugin.single_objective_reason(search_options):
+        key, why = reason
+        problems.append(
+            Problem(
+                key,
+                f"{given}, but search.algorithm {search_plugin.name} {why}; use algorithm optuna "
+                "(sampler nsga2, tpe, gp or random) or random",
+            )
+            if key == "search.algorithm"
+            else Problem(key, f"{given}, but {why}")
+        )
+    if not scheduler.multi_objective:
+        problems.append(
+            Problem(
+                "scheduler.type",
+                f"{given}, but scheduler {scheduler.name} judges trials on one metric; use type moasha "
+                "(successive halving by Pareto rank) or fifo (stops nothing)",
+            )
+        )
+    return problems
 
 
 def _check_defaults(space: Space, trainable: ResolvedTrainable, injected: dict[str, Any]) -> list[Problem]:
@@ -482,16 +541,21 @@ def load_experiment(
         problems.append(Problem("name", message))
     raw, settings, resource_problems = _data_parallel_resources(raw, settings, trainable)
     problems += resource_problems
+    objectives = _objectives(settings)
+    if isinstance(objectives, Problem):
+        problems.append(objectives)
+        objectives = ()
     reported = trainable.reported_metrics
-    if reported is not None and settings.metric not in reported:
-        hint = did_you_mean(settings.metric, sorted(reported))
-        problems.append(
-            Problem(
-                "metric",
-                f"{trainable.ref} never reports {shown(settings.metric)}{hint}; "
-                f"it reports: {', '.join(sorted(reported))}",
+    for index, objective in enumerate(objectives):
+        if reported is not None and objective.metric not in reported:
+            hint = did_you_mean(objective.metric, sorted(reported))
+            problems.append(
+                Problem(
+                    "metric" if len(objectives) == 1 else f"metric.{index}",
+                    f"{trainable.ref} never reports {shown(objective.metric)}{hint}; "
+                    f"it reports: {', '.join(sorted(reported))}",
+                )
             )
-        )
     if not trainable.is_class and settings.checkpoint.frequency:
         problems.append(
             Problem(
@@ -509,6 +573,8 @@ def load_experiment(
         Problem(key, message) for key, message in search_plugin.check(search_options, space, settings.search)
     ]
     plugin, options = scheduler
+    if len(objectives) > 1:
+        problems += _multi_objective_problems(objectives, search_plugin, search_options, plugin)
     if not trainable.saves_checkpoints:
         no_checkpoints = (
             f"{trainable.ref} has no save_checkpoint/load_checkpoint, so it cannot be checkpointed"
@@ -519,6 +585,8 @@ def load_experiment(
             problems.append(
                 Problem("scheduler.type", f"{plugin.name} moves trials through checkpoints; {no_checkpoints}")
             )
+    if not objectives:
+        raise ConfigError(source, problems)  # the experiment cannot say what it optimizes
     experiment = Experiment(
         source,
         raw,

@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from tunefleet.config.storage import uri_problem
 from tunefleet.loggers import DEFAULT_LOGGERS
@@ -221,8 +222,12 @@ class ExperimentFile(_Strict):
         description="Experiment directory name (default: file name); checked by name_problem.",
     )
     trainable: str = Field(min_length=1, description="Built-in name or 'package.module:Name'.")
-    metric: str = Field(min_length=1, description="Reported metric the sweep optimizes.")
-    mode: Literal["min", "max"]
+    metric: str | list[str] = Field(
+        description="Reported metric the sweep optimizes, or a list of them (a multi-objective sweep)."
+    )
+    mode: Literal["min", "max"] | list[Literal["min", "max"]] = Field(
+        description="min or max; with a metric list, a list of them, one per metric."
+    )
     num_samples: StrictInt = Field(1, ge=1, description="Trials to run (grid: repetitions of the grid).")
     max_iterations: StrictInt = Field(ge=1, description="Training iterations budget per trial.")
     search: SearchSettings = Field(default_factory=SearchSettings)  # type: ignore[arg-type]
@@ -246,6 +251,28 @@ class ExperimentFile(_Strict):
     select: SelectSettings | None = Field(
         None, description="Retrain the best configurations with several seeds after the search."
     )
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _metric_form(cls, value: Any) -> Any:
+        # Before pydantic's union, whose errors would name its members (metric.list[str]...).
+        names = value if isinstance(value, list) else [value]
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise PydanticCustomError(
+                "metric_form", "expected a metric name, or a non-empty list of metric names"
+            )
+        return value
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_form(cls, value: Any) -> Any:
+        modes = value if isinstance(value, list) else [value]
+        if not modes or not all(m in ("min", "max") and isinstance(m, str) for m in modes):
+            expected = "Input should be 'min' or 'max'" + (
+                " (one per metric)" if isinstance(value, list) else ""
+            )
+            raise PydanticCustomError("literal_error", expected)
+        return value
 
     @field_validator("storage")
     @classmethod

@@ -16,14 +16,15 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from ray.tune import Callback, Stopper
 from rich.console import Console
 
 from tunefleet.console import echo, make_console, plural
 from tunefleet.divergence import is_diverged
+from tunefleet.objectives import Objective, non_dominated_sort
 from tunefleet.scalars import real_value
 
 __all__ = ["ProgressCallback", "StopDiverged", "TimeBudget"]
@@ -38,6 +39,10 @@ class ProgressCallback(Callback):
     failed trial): thousands of lines would bury the status (each line also costs the driver
     about 0.1 ms of CPU, see BENCHMARKS.md).
 
+    A multi-objective sweep (``objectives``, several) shows every objective, and its best trial
+    is the one on the Pareto front that is best on the first objective; the status line also
+    counts the trials on the front.
+
     Runs in the driver process (Ray Tune calls callbacks from its control loop).
     """
 
@@ -50,9 +55,11 @@ class ProgressCallback(Callback):
         interval_s: float = 15.0,
         max_trial_lines: int = 100,
         clock: Callable[[], float] = time.monotonic,
+        objectives: Sequence[Objective] = (),
     ) -> None:
         self.metric = metric
         self.mode = mode
+        self.objectives = tuple(objectives) or (Objective(metric, mode),)  # type: ignore[arg-type]
         self.total = total
         self.console = console or make_console(stderr=True)
         self.interval_s = interval_s
@@ -60,8 +67,8 @@ class ProgressCallback(Callback):
         self.clock = clock
         self._start = clock()
         self._last_status = -math.inf
-        # trial_id -> (its last reported value of the metric, None if not a number; iteration)
-        self._last: dict[str, tuple[float | None, int]] = {}
+        # trial_id -> (its last reported value of each objective, None if not a number; iteration)
+        self._last: dict[str, tuple[tuple[float | None, ...], int]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the run config (callbacks included) into the experiment directory so that
@@ -72,6 +79,8 @@ class ProgressCallback(Callback):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        if "objectives" not in state:  # pickled by a tunefleet before multi-objective sweeps
+            self.objectives = (Objective(self.metric, self.mode),)  # type: ignore[arg-type]
         self.console = make_console(stderr=True)
 
     def setup(self, *args: Any, **info: Any) -> None:
@@ -81,22 +90,44 @@ class ProgressCallback(Callback):
         self._last_status = -math.inf
         self._last = {}
 
-    def _best(self, trials: list[Any]) -> tuple[float, str, int] | None:
-        """(value, trial_id, iteration) of the best trial, ranked as the final table ranks them:
-        by each trial's last reported value, unranked when that is not a finite number, the
-        earlier trial first among equals."""
-        best: tuple[float, str, int] | None = None
+    def _finite_last(self, trials: list[Any]) -> list[tuple[tuple[float, ...], str, int]]:
+        """(values, trial_id, iteration) of every trial whose last values are all finite numbers."""
+        found = []
         for trial in trials:
-            value, iteration = self._last.get(trial.trial_id) or self._last_of(trial.last_result or {})
-            if value is None or not math.isfinite(value):
-                continue
-            if best is None or (value > best[0] if self.mode == "max" else value < best[0]):
-                best = (value, trial.trial_id, iteration)
-        return best
+            values, iteration = self._last.get(trial.trial_id) or self._last_of(trial.last_result or {})
+            if all(v is not None and math.isfinite(v) for v in values):
+                found.append((cast("tuple[float, ...]", values), trial.trial_id, iteration))
+        return found
 
-    def _last_of(self, result: dict[str, Any]) -> tuple[float | None, int]:
+    def _best(self, trials: list[Any]) -> tuple[tuple[float, ...], str, int, int] | None:
+        """(values, trial_id, iteration, trials on the Pareto front) of the best trial, ranked as
+        the final table ranks them: by each trial's last reported values, unranked when one is not
+        a finite number, by Pareto front first when there are several objectives, then by the
+        first objective, the earlier trial first among equals."""
+        finite = self._finite_last(trials)
+        if not finite:
+            return None
+        candidates, front_size = finite, 1
+        if len(self.objectives) > 1:
+            front = non_dominated_sort([values for values, _, _ in finite], self.objectives)[0]
+            candidates, front_size = [finite[i] for i in front], len(front)
+        first = self.objectives[0]
+        best = candidates[0]
+        for entry in candidates[1:]:
+            if (entry[0][0] - best[0][0]) * first.sign < 0:
+                best = entry
+        return (*best, front_size)
+
+    def _last_of(self, result: dict[str, Any]) -> tuple[tuple[float | None, ...], int]:
         # Trials restored by a resume have reported nothing to this driver: their last result.
-        return real_value(result.get(self.metric)), int(result.get("training_iteration", 0))
+        values = tuple(real_value(result.get(o.metric)) for o in self.objectives)
+        return values, int(result.get("training_iteration", 0))
+
+    def _shown(self, values: Sequence[float | None]) -> str:
+        return ", ".join(
+            f"{o.metric}={'n/a' if v is None else f'{v:.4g}'}"
+            for o, v in zip(self.objectives, values, strict=True)
+        )
 
     def _status(self, trials: list[Any]) -> str:
         counts: dict[str, int] = {}
@@ -110,14 +141,16 @@ class ProgressCallback(Callback):
         )
         best = self._best(trials)
         if best is not None:
-            value, trial_id, iteration = best
-            line += f" | best {self.metric}={value:.4g} ({trial_id}, iteration {iteration})"
+            values, trial_id, iteration, front_size = best
+            if len(self.objectives) > 1:
+                line += f" | Pareto front: {plural(front_size, 'trial')}"
+            line += f" | best {self._shown(values)} ({trial_id}, iteration {iteration})"
         return line
 
     def on_trial_result(
         self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any
     ) -> None:
-        if result.get(self.metric) is not None:  # what the final table counts as reported
+        if result.get(self.objectives[0].metric) is not None:  # what the final table counts as reported
             self._last[trial.trial_id] = self._last_of(result)
         now = self.clock()
         if now - self._last_status >= self.interval_s:
@@ -128,11 +161,10 @@ class ProgressCallback(Callback):
         if not self.trial_lines:
             return
         last = trial.last_result or {}
-        value = real_value(last.get(self.metric))
-        shown = "n/a" if value is None else f"{value:.4g}"
+        values, _ = self._last_of(last)
         echo(
             self.console,
-            f"  trial {trial.trial_id} finished: {self.metric}={shown} "
+            f"  trial {trial.trial_id} finished: {self._shown(values)} "
             f"after {plural(last.get('training_iteration', 0), 'iteration')}",
             highlight=False,
             soft_wrap=True,
@@ -189,18 +221,20 @@ class StopDiverged(Stopper):
     """Stops a trial (cleanly, as TERMINATED) once a result of it diverged.
 
     Args:
-        metric: The tuned metric.
+        metric: The tuned metric, or every metric of a multi-objective sweep (a trial diverged
+            when one of them did).
         max_iterations: Also stop at this ``training_iteration`` (the sweep's budget per trial).
     """
 
-    def __init__(self, metric: str, max_iterations: int) -> None:
+    def __init__(self, metric: str | Sequence[str], max_iterations: int) -> None:
         self.metric = metric
         self.max_iterations = max_iterations
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         if result.get("training_iteration", 0) >= self.max_iterations:
             return True
-        return is_diverged(result, self.metric)
+        metrics = [self.metric] if isinstance(self.metric, str) else self.metric
+        return any(is_diverged(result, metric) for metric in metrics)
 
     def stop_all(self) -> bool:
         return False

@@ -259,7 +259,7 @@ def launch(
             description = (
                 f"{experiment.num_trials_hint()} of {experiment.trainable.ref}, "
                 f"{experiment.search.algorithm} search, {experiment.scheduler.name} scheduler, "
-                f"optimizing {experiment.metric} ({experiment.mode})"
+                f"optimizing {experiment.objectives_hint()}"
             )
             outcome = _fit(experiment, storage_path, run_name, address, console, make_tuner, description)
         select = select or experiment.settings.select
@@ -321,9 +321,10 @@ def _fit(
     path = Path(results.experiment_path) if local_dir is None else local_dir
     reported = unreported_metric(results)
     if reported is not None:
+        wanted = " or ".join(repr(o.metric) for o in experiment.objectives)
         raise TunefleetError(
             f"{experiment.source}: metric: {experiment.trainable.ref} reported {reported} but not "
-            f"{experiment.metric!r}; set metric: to one of those, or report {experiment.metric!r} "
+            f"{wanted}; set metric: to one of those, or report {wanted} "
             f"from the trainable (the sweep stopped at the first such result: {path})"
         )
     return RunOutcome(

@@ -85,11 +85,19 @@ def build_tuner(
     settings = experiment.settings
     if search is None:
         space = {**experiment.space, **{k: Constant(v) for k, v in experiment.injected_constants().items()}}
+        objectives = experiment.objectives
+        if experiment.multi_objective:
+            # The searcher gets every objective; Ray's TuneConfig takes one metric (its best result,
+            # its check that trials report it): the first. The scheduler has them all in its context.
+            metric: str | list[str] = [o.metric for o in objectives]
+            mode: str | list[str] = [o.mode for o in objectives]
+        else:
+            metric, mode = experiment.metric, experiment.mode
         search = build_search(
             settings.search,
             space,
-            experiment.metric,
-            experiment.mode,
+            metric,
+            mode,
             history=history,
             continuations=continuations,
             continues_key=CONTINUES_KEY,
@@ -110,7 +118,9 @@ def build_tuner(
         checkpoint_at_end=checkpoint.at_end and experiment.trainable.saves_checkpoints if is_class else None,
     )
     callbacks: list[Any] = [
-        ProgressCallback(experiment.metric, experiment.mode, experiment.num_trials, console),
+        ProgressCallback(
+            experiment.metric, experiment.mode, experiment.num_trials, console, objectives=objectives
+        ),
         # Instead of Ray's own, which lose results when a trial restarts from a checkpoint.
         JsonLogger(),
         CsvLogger(),
@@ -137,7 +147,7 @@ def build_tuner(
         run_config=tune.RunConfig(
             name=name,
             storage_path=storage,
-            stop=StopDiverged(experiment.metric, settings.max_iterations),
+            stop=StopDiverged([o.metric for o in objectives], settings.max_iterations),
             checkpoint_config=checkpoint_config,
             failure_config=tune.FailureConfig(max_failures=settings.failure.max_failures),
             callbacks=callbacks,

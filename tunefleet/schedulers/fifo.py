@@ -17,4 +17,6 @@ def build(options: FifoOptions, context: SchedulerContext) -> Any:
     return FIFOScheduler()
 
 
-PLUGIN = SchedulerPlugin(name="fifo", options=FifoOptions, build=build)
+# FIFO stops nothing, so it judges no metric: a metric list is fine (the baseline that MOASHA's
+# early stopping is measured against).
+PLUGIN = SchedulerPlugin(name="fifo", options=FifoOptions, build=build, multi_objective=True)

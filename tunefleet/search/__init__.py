@@ -45,6 +45,7 @@ SEARCHERS: dict[str, str] = {
     "random": "tunefleet.search.random",
     "hyperopt": "tunefleet.search.hyperopt",
     "bohb": "tunefleet.search.bohb",
+    "optuna": "tunefleet.search.optuna",
 }
 
 
@@ -76,8 +77,9 @@ class SearcherOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-#: ``build(options, settings, space, metric, mode) -> (search_alg, param_space)``.
-Build = Callable[[Any, SearchSettings, Space, str, str], tuple[Any, dict[str, Any]]]
+#: ``build(options, settings, space, metric, mode) -> (search_alg, param_space)``; ``metric`` and
+#: ``mode`` are lists for a multi-objective sweep (only for plugins that take one).
+Build = Callable[[Any, SearchSettings, Space, Any, Any], tuple[Any, dict[str, Any]]]
 #: ``check(options, space, settings) -> [(key, message)]``.
 Check = Callable[[Any, Space, SearchSettings], list[tuple[str, str]]]
 
@@ -130,6 +132,9 @@ class SearcherPlugin:
             changing how many trials the new sweep makes. None: the searcher's proposals do
             not depend on results (random, grid), so there is nothing to warm; the old trials
             still count as history in ``analyze`` and ``compare``.
+        single_objective_reason: Why the searcher, with these options, cannot optimize several
+            metrics at once (``metric: [a, b]``), as ``(key path, reason)``; None when it can.
+            By default a searcher takes one metric.
     """
 
     name: str
@@ -140,6 +145,10 @@ class SearcherPlugin:
     scheduler: str | None = None
     requires: tuple[tuple[str, str], ...] = ()
     warm_start: WarmStart | None = None
+    single_objective_reason: Callable[[Any], tuple[str, str] | None] = lambda _o: (
+        "search.algorithm",
+        "optimizes one metric",
+    )
 
     def missing_dependencies(self) -> list[str]:
         """The ``requires`` modules that cannot be imported here, as install hints."""
@@ -231,8 +240,8 @@ def pairing_problem(algorithm: str, scheduler: str) -> tuple[str, str] | None:
 def build_search(
     settings: SearchSettings,
     space: Space,
-    metric: str,
-    mode: str,
+    metric: str | list[str],
+    mode: str | list[str],
     history: Sequence[EvaluatedPoint] = (),
     continuations: Sequence[dict[str, Any]] = (),
     continues_key: str = "",
@@ -242,6 +251,9 @@ def build_search(
     ``history`` (an extended sweep's old results, fitting ``space``) is fed to the searcher
     through its plugin's ``warm_start``; a searcher without one ignores it. ``continuations``
     (configs holding ``continues_key``, see :mod:`tunefleet.search.continuing`) are the first trials.
+
+    ``metric`` and ``mode`` are lists for a multi-objective sweep (validation lets only searchers
+    without a ``single_objective_reason`` have one).
 
     ``max_concurrent`` is applied here: Ray's grid/random generator takes it as an argument, and
     model-based searchers are wrapped in a ``ConcurrencyLimiter``. (``TuneConfig.max_concurrent_trials``

@@ -37,4 +37,12 @@ def check(options: GridOptions, space: Space, settings: SearchSettings) -> list[
     ]
 
 
-PLUGIN = SearcherPlugin(name="grid", options=GridOptions, build=build, check=check, enumerates_choices=True)
+# The grid does not read the metric, so it takes a metric list as it takes one metric.
+PLUGIN = SearcherPlugin(
+    name="grid",
+    options=GridOptions,
+    build=build,
+    check=check,
+    enumerates_choices=True,
+    single_objective_reason=lambda _o: None,
+)

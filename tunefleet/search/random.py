@@ -37,4 +37,8 @@ def build(
     return variant_generator(settings), to_ray(space)
 
 
-PLUGIN = SearcherPlugin(name="random", options=RandomOptions, build=build)
+# Nothing here reads the metric, so a metric list is as good as one: random search is the
+# baseline of multi-objective sweeps.
+PLUGIN = SearcherPlugin(
+    name="random", options=RandomOptions, build=build, single_objective_reason=lambda _o: None
+)
