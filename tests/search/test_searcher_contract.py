@@ -75,7 +75,13 @@ CASES: dict[str, Case] = {
 #: its plugin has a ``warm_start`` hook, False when its proposals ignore results (nothing to warm).
 #: bohb: Ray 2.60's TuneBOHB has no way to add an evaluated point (its model is rebuilt from its
 #: own iterations), so it takes none.
-WARM_START: dict[str, bool] = {"grid": False, "random": False, "hyperopt": True, "bohb": False}
+WARM_START: dict[str, bool] = {
+    "grid": False,
+    "random": False,
+    "hyperopt": True,
+    "bohb": False,
+    "optuna": True,
+}
 
 #: Three finished trials of SPACE, with the metric they reached.
 HISTORY = [

@@ -92,6 +92,30 @@ def test_searcher_without_history_is_built_as_before() -> None:
     assert search_alg._hpopt_trials.trials == []
 
 
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_optuna_warm_start_holds_exactly_the_old_results(mode: str) -> None:
+    settings = SearchSettings.model_validate({"algorithm": "optuna", "sampler": "tpe", "seed": 0})
+    search_alg, _ = build_search(settings, SPACE, "accuracy", mode, history=HISTORY)
+
+    trials = search_alg.study.get_trials(deepcopy=False)
+    assert [t.state.name for t in trials] == ["COMPLETE"] * len(HISTORY)
+    # A diverged trial is the worst value there is in the study's direction.
+    worst = -math.inf if mode == "max" else math.inf
+    assert [t.value for t in trials] == [0.91, 0.85, 0.5, worst]
+    # The study's parameters decode back to the flat configs (branch hyperparameters included).
+    configs = [search_alg.suggest_config(optuna_trial_of(t)) for t in trials]
+    assert [{k: v for k, v in c.items() if k != "epochs"} for c in configs] == [p.config for p in HISTORY]
+    # Then the sampler proposes a new configuration of the space.
+    config = search_alg.suggest("after-warm-start")
+    assert all(SPACE[k].contains(v) for k, v in config.items() if k in SPACE and v is not None)
+
+
+def optuna_trial_of(frozen: Any) -> Any:
+    import optuna
+
+    return optuna.trial.FixedTrial(frozen.params)
+
+
 def test_searchers_that_do_not_learn_from_results_take_no_history() -> None:
     # Their proposals do not depend on results: the old trials are history only.
     assert get_searcher("random").warm_start is None

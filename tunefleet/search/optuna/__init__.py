@@ -35,13 +35,17 @@ translated by :mod:`tunefleet.search.optuna.space`. Needs the ``optuna`` extra
 from __future__ import annotations
 
 import importlib.util
+import logging
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, model_validator
 
 from tunefleet.objectives import objectives_of
-from tunefleet.search import SearcherOptions, SearcherPlugin, SearchSettings
+from tunefleet.search import EvaluatedPoint, SearcherOptions, SearcherPlugin, SearchSettings
 from tunefleet.search.spaces import Choice, Conditional, Grid, Normal, Space, walk
+
+logger = logging.getLogger(__name__)
 
 Sampler = Literal["tpe", "gp", "cmaes", "nsga2", "qmc", "random"]
 #: Samplers that optimize several metrics at once (the others take one).
@@ -245,8 +249,22 @@ def single_objective_reason(options: OptunaOptions) -> tuple[str, str] | None:
     )
 
 
+def warm_start(search_alg: Any, points: Sequence[EvaluatedPoint]) -> None:
+    """``tunefleet extend``: the old trials become finished trials of the new study.
+
+    A multi-objective study is not warmed (an old trial's history holds its first objective only):
+    it starts from its own trials, and says so in the log.
+    """
+    if len(search_alg.objectives) != 1:
+        logger.warning("optuna: a multi-objective study is not warm-started; the old trials stay history")
+        return
+    for point in points:
+        search_alg.add_evaluated_point(point.config, point.value)
+
+
 PLUGIN = SearcherPlugin(
     name="optuna",
+    warm_start=warm_start,
     options=OptunaOptions,
     build=build,
     check=check,

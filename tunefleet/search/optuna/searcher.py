@@ -138,6 +138,32 @@ class OptunaSearcher(Searcher):
         else:
             self.study.tell(number, values)
 
+    def add_evaluated_point(
+        self,
+        parameters: dict[str, Any],
+        value: float,
+        error: bool = False,
+        pruned: bool = False,
+        intermediate_values: list[float] | None = None,
+    ) -> None:
+        """An earlier sweep's trial (``tunefleet extend``) as a finished trial of the study.
+
+        ``parameters`` is a flat config of the space; ``value`` the first objective's value as
+        reported (a study of one objective only: an earlier result holds one value). A diverged
+        value becomes the worst there is, as in :meth:`on_trial_complete`.
+        """
+        if len(self.objectives) != 1:
+            raise ValueError("an earlier result holds one value; this study has several objectives")
+        fixed = optuna.trial.FixedTrial(fixed_params(parameters, self.suggest_config.space))
+        self.suggest_config(fixed)  # records each parameter's distribution, branches included
+        objective = self.objectives[0]
+        number = real_value(value)
+        if error or number is None or not math.isfinite(number):
+            number = math.inf * objective.sign
+        self.study.add_trial(
+            optuna.trial.create_trial(params=fixed.params, distributions=fixed.distributions, value=number)
+        )
+
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as file:
             pickle.dump({"study": self.study, "pending": self.pending}, file)
