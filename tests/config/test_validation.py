@@ -204,7 +204,8 @@ def test_unreadable_files_are_config_errors(write_experiment, text, expected) ->
 
 
 def test_missing_file_is_a_config_error(tmp_path) -> None:
-    assert problems_of(tmp_path / "nope.yaml") == ["file not found"]
+    (problem,) = problems_of(tmp_path / "nope.yaml")
+    assert problem.startswith("file not found, and not the name of a shipped experiment; shipped: ")
 
 
 @pytest.mark.parametrize("override", ["num_samples", "=4", "space..lr=1", "name.x=1"])
