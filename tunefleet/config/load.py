@@ -9,7 +9,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from tunefleet.config.schema import ExperimentFile, SearchSettings, name_problem
+from tunefleet.config.schema import MAX_TRIALS, ExperimentFile, SearchSettings, name_problem
 from tunefleet.config.selection import selection_problems
 from tunefleet.config.shipped import find_experiment_file
 from tunefleet.config.space_fit import field_error_message, space_problems
@@ -41,10 +41,6 @@ __all__ = ["MAX_TRIALS", "Experiment", "check_name_argument", "check_storage", "
 
 #: Hyperparameters the runner fills in from the experiment when the trainable accepts them.
 INJECTED_HYPERPARAMS = ("max_iterations",)
-#: Most trials one sweep may have. Ray Tune's driver keeps the state of every trial in memory:
-#: its peak grew from 494 MiB for 1,000 one-result trials to 701 MiB for 4,000 (python -m
-#: benchmarks.scale, 2 cores), about 70 MiB per 1,000 trials, so some 7 GiB at this ceiling.
-MAX_TRIALS = 100_000
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,17 @@ before anything starts, and the trainable's default configuration it may retrain
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
-from tunefleet.config.schema import SelectSettings
+from tunefleet.config.schema import MAX_TRIALS, SelectSettings
 from tunefleet.config.space_fit import field_error_message
 from tunefleet.errors import shown
 from tunefleet.search.spaces import Conditional, Constant
 
-if TYPE_CHECKING:
-    from tunefleet.config.load import Experiment
+#: ``tunefleet.config.load.Experiment`` (being validated): not imported, as load imports this module.
+Experiment = Any
 
 __all__ = ["DEFAULTS_TAG", "FINALIST_KEY", "SEED_KEY", "default_config", "selection_problems"]
 
@@ -95,8 +95,6 @@ def default_config(experiment: Experiment) -> tuple[dict[str, Any], list[tuple[s
 def selection_problems(select: SelectSettings, experiment: Experiment) -> list[tuple[str, str]]:
     """What keeps ``select`` from running on this experiment, as ``(key, message)`` with keys
     relative to ``select`` (the file says ``select.top_k``, ``tunefleet select`` ``--top-k``)."""
-    from tunefleet.config.load import MAX_TRIALS  # load imports this module
-
     problems: list[tuple[str, str]] = []
     ref = experiment.trainable.ref
     if getattr(experiment.scheduler_options, "mutation_space", None) is not None:
