@@ -83,9 +83,9 @@ def build_tuner(
     from ray import tune
 
     settings = experiment.settings
+    objectives = experiment.objectives
     if search is None:
         space = {**experiment.space, **{k: Constant(v) for k, v in experiment.injected_constants().items()}}
-        objectives = experiment.objectives
         if experiment.multi_objective:
             # The searcher gets every objective; Ray's TuneConfig takes one metric (its best result,
             # its check that trials report it): the first. The scheduler has them all in its context.
